@@ -1,0 +1,1 @@
+"""rnn_jax: recurrent neural network experiments in JAX/Flax."""
