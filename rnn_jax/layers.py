@@ -1,0 +1,190 @@
+"""Sequence layers: a cell run over time with ``nn.scan``, bidirectional and stacked networks.
+
+All layers take batch-major inputs ``[batch, time, features]`` and return ``(final_carry, outputs)``.
+
+Variable-length batches use right padding and ``seq_lengths`` (``[batch]`` ints): after a
+sequence's end its state is frozen and its outputs are zero, so gradients from padding positions
+are exactly zero. Unlike Flax's stock ``nn.RNN`` (which leaves padded outputs as they are), the
+zeroed outputs make a forgotten loss mask harmless for sums -- but a mean still needs the mask:
+use ``length_mask``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from rnn_jax import cells as cells_lib
+
+Array = jax.Array
+Carry = Any
+
+
+def length_mask(seq_lengths: Array, max_length: int) -> Array:
+  """``[batch, time]`` boolean mask, True at the valid (non-padding) positions of each sequence."""
+  return jnp.arange(max_length)[None, :] < jnp.asarray(seq_lengths)[:, None]
+
+
+def final_hidden(carry: Carry) -> Array:
+  """The hidden state ``h`` of a carry (``h`` itself, or the second element of an LSTM's ``(c, h)``)."""
+  return carry[1] if isinstance(carry, tuple) else carry
+
+
+def _scan_body(cell: cells_lib.RecurrentCell, carry: Carry, xs):
+  projected_t, valid_t = xs  # [batch, blocks * n], [batch] or None
+  new_carry, y_t = cell.step(carry, projected_t)
+  if valid_t is not None:
+    keep = valid_t[:, None]
+    new_carry = jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_carry, carry)
+    y_t = jnp.where(keep, y_t, jnp.zeros_like(y_t))
+  return new_carry, y_t
+
+
+class RNNLayer(nn.Module):
+  """Runs ``cell`` over the time axis with ``lax.scan`` (via ``nn.scan``).
+
+  The input path of every time step is computed before the loop as one ``[batch*time, in] x
+  [in, blocks*n]`` matmul; only the recurrent matmul and the gate math run inside the scan.
+
+  Attributes:
+    cell: a ``rnn_jax.cells.RecurrentCell``.
+    reverse: process the sequence from its end (outputs are still returned in input order). With
+      ``seq_lengths`` each sequence starts at its own last element: the padding is visited first
+      and leaves the initial carry untouched.
+    unroll: time steps per scan iteration (``lax.scan``'s ``unroll``).
+
+  Call: ``layer(inputs [batch, time, in], initial_carry=None, seq_lengths=None)`` returns
+  ``(final_carry, outputs [batch, time, n])``; the initial carry defaults to the cell's
+  ``initialize_carry`` (zeros).
+  """
+
+  cell: cells_lib.RecurrentCell
+  reverse: bool = False
+  unroll: int = 1
+
+  @nn.compact
+  def __call__(self, inputs: Array, initial_carry: Carry | None = None,
+               seq_lengths: Array | None = None) -> tuple[Carry, Array]:
+    if initial_carry is None:
+      initial_carry = self.cell.initialize_carry(None, inputs[:, 0].shape)
+    # Time-major before the projection, so the transpose touches the narrower input.
+    projected = self.cell.project_inputs(jnp.swapaxes(inputs, 0, 1))  # [time, batch, blocks*n]
+    valid = None if seq_lengths is None else length_mask(seq_lengths, inputs.shape[1]).T  # [time, batch]
+    scan = nn.scan(
+        _scan_body,
+        variable_broadcast="params",
+        # Named explicitly: a cell that draws dropout inside the loop gets a new mask per step.
+        split_rngs={"params": False, "dropout": True},
+        in_axes=0,
+        out_axes=0,
+        reverse=self.reverse,
+        unroll=self.unroll,
+    )
+    carry, outputs = scan(self.cell, initial_carry, (projected, valid))
+    return carry, jnp.swapaxes(outputs, 0, 1)  # [batch, time, n]
+
+
+class Bidirectional(nn.Module):
+  """Forward and backward layers over the same inputs; outputs concatenated per time step.
+
+  The final carry is ``(forward_carry, backward_carry)``: the forward state after ``x_T`` and the
+  backward state after ``x_1``, so ``final_hidden`` of each concatenated gives ``[h_T(fw); h_1(bw)]``
+  (see ``bidirectional_final_hidden``). With ``seq_lengths`` the backward layer starts at each
+  sequence's own last element.
+  """
+
+  forward_layer: RNNLayer
+  backward_layer: RNNLayer
+
+  def __call__(self, inputs: Array, initial_carry: tuple[Carry, Carry] | None = None,
+               seq_lengths: Array | None = None) -> tuple[tuple[Carry, Carry], Array]:
+    fw_init, bw_init = (None, None) if initial_carry is None else initial_carry
+    fw_carry, fw_out = self.forward_layer(inputs, fw_init, seq_lengths)
+    bw_carry, bw_out = self.backward_layer(inputs, bw_init, seq_lengths)
+    return (fw_carry, bw_carry), jnp.concatenate([fw_out, bw_out], axis=-1)
+
+
+def bidirectional_final_hidden(carry: tuple[Carry, Carry]) -> Array:
+  """``[h_T(forward); h_1(backward)]`` from a ``Bidirectional`` final carry."""
+  return jnp.concatenate([final_hidden(carry[0]), final_hidden(carry[1])], axis=-1)
+
+
+class StackedRNN(nn.Module):
+  """A multi-layer recurrent network with dropout on the non-recurrent connections only.
+
+  As Zaremba et al. (2014): dropout is applied to the input of every layer and to the output of the
+  last one, never to the recurrent state. ``variational=True`` draws one mask per sequence and
+  feature, shared by all time steps (Gal & Ghahramani 2016, applied to the same connections).
+
+  The between-layer dropout acts on whole ``[batch, time, features]`` tensors outside the scans,
+  which is the same as dropping inside the loop with a fresh mask per step, and cheaper. It draws
+  from the RNG stream named ``dropout`` (``rngs={'dropout': key}`` at ``apply``).
+
+  Attributes:
+    cell_type: ``rnn``, ``lstm``, ``peephole_lstm`` or ``gru`` (``rnn_jax.cells.CELLS``).
+    features: hidden units per layer.
+    num_layers: number of stacked layers.
+    dropout_rate: drop probability on the non-recurrent connections (0 = off).
+    variational: one dropout mask per sequence for all time steps.
+    bidirectional: each layer is ``Bidirectional`` (its outputs have ``2 * features``).
+    unroll: passed to every ``RNNLayer``.
+    cell_kwargs: extra cell attributes (e.g. ``{'forget_bias': 1.0}``, ``{'reset_after': True}``,
+      initialisers, ``dtype``).
+
+  Call: ``(inputs [batch, time, in], initial_carry=None (a tuple, one carry per layer),
+  seq_lengths=None, deterministic=True) -> (tuple of final carries, outputs)``.
+  """
+
+  cell_type: str
+  features: int
+  num_layers: int = 1
+  dropout_rate: float = 0.0
+  variational: bool = False
+  bidirectional: bool = False
+  unroll: int = 1
+  cell_kwargs: Any = None
+
+  def _layer(self, index: int) -> nn.Module:
+    kwargs = dict(self.cell_kwargs or {})
+
+    # parent=None: submodules passed as attributes are adopted by the module that holds them, so
+    # the parameters read layer_0/cell/... (and layer_0/forward_layer/cell/...).
+    def rnn(reverse):
+      cell = cells_lib.make_cell(self.cell_type, self.features, parent=None, **kwargs)
+      return RNNLayer(cell, reverse=reverse, unroll=self.unroll, parent=None)
+
+    name = f"layer_{index}"
+    if self.bidirectional:
+      return Bidirectional(rnn(False), rnn(True), name=name)
+    return rnn(False).clone(name=name, parent=self)
+
+  def _dropout(self, x: Array, deterministic: bool) -> Array:
+    if self.dropout_rate == 0.0:
+      return x
+    broadcast_dims = (1,) if self.variational else ()  # axis 1 = time
+    return nn.Dropout(self.dropout_rate, broadcast_dims=broadcast_dims,
+                      rng_collection="dropout")(x, deterministic=deterministic)
+
+  @nn.compact
+  def __call__(self, inputs: Array, initial_carry: Sequence[Carry] | None = None,
+               seq_lengths: Array | None = None, deterministic: bool = True):
+    if initial_carry is not None and len(initial_carry) != self.num_layers:
+      raise ValueError(f"initial_carry has {len(initial_carry)} layers, the network {self.num_layers}")
+    x = inputs
+    carries = []
+    for index in range(self.num_layers):
+      x = self._dropout(x, deterministic)
+      carry_in = None if initial_carry is None else initial_carry[index]
+      carry, x = self._layer(index)(x, carry_in, seq_lengths)
+      carries.append(carry)
+    return tuple(carries), self._dropout(x, deterministic)
+
+  @nn.nowrap
+  def initialize_carry(self, batch_size: int) -> tuple[Carry, ...]:
+    """Zero carries for every layer (the structure ``__call__`` takes and returns)."""
+    cell = cells_lib.make_cell(self.cell_type, self.features, parent=None,
+                               **dict(self.cell_kwargs or {}))
+    one = cell.initialize_carry(None, (batch_size, self.features))
+    return tuple((one, one) if self.bidirectional else one for _ in range(self.num_layers))

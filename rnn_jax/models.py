@@ -1,0 +1,144 @@
+"""Models built from the core layers: a sequence classifier and a (word or character) language model."""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from rnn_jax import layers
+
+Array = jax.Array
+
+
+def symmetric_uniform(scale: float) -> nn.initializers.Initializer:
+  """U(-scale, scale) for every element, whatever the shape (Zaremba et al.'s ``init_scale``)."""
+
+  def init(key, shape, dtype=jnp.float32):
+    return jax.random.uniform(key, shape, dtype, minval=-scale, maxval=scale)
+
+  return init
+
+
+INITIALIZERS = {
+    "lecun_normal": nn.initializers.lecun_normal,
+    "kaiming_normal": nn.initializers.kaiming_normal,  # He et al.; PyTorch's kaiming_normal_ (fan_in, gain sqrt 2)
+    "glorot_uniform": nn.initializers.glorot_uniform,
+    "orthogonal": nn.initializers.orthogonal,
+}
+
+
+def make_initializer(name: str) -> nn.initializers.Initializer:
+  """An initializer by config name: one of ``INITIALIZERS`` or ``uniform:<scale>`` (symmetric)."""
+  if name.startswith("uniform:"):
+    return symmetric_uniform(float(name.split(":", 1)[1]))
+  try:
+    return INITIALIZERS[name]()
+  except KeyError:
+    raise ValueError(f"unknown initializer {name!r}; choose one of {sorted(INITIALIZERS)} "
+                     "or 'uniform:<scale>'") from None
+
+
+class SequenceClassifier(nn.Module):
+  """Tokens -> embedding -> recurrent layer(s) -> final hidden state -> dense logits.
+
+  The final state is ``h_T`` (for a bidirectional network ``[h_T(forward); h_1(backward)]``).
+
+  Attributes:
+    vocab_size: input symbols.
+    num_classes: output classes.
+    embed_dim: embedding width.
+    cell_type, features, num_layers, bidirectional, cell_kwargs: see ``layers.StackedRNN``.
+    kernel_init: config name of the initializer for every weight matrix (input, recurrent, output;
+      see ``make_initializer``); biases start at zero.
+  """
+
+  vocab_size: int
+  num_classes: int
+  embed_dim: int
+  cell_type: str
+  features: int
+  num_layers: int = 1
+  bidirectional: bool = False
+  kernel_init: str = "lecun_normal"
+  cell_kwargs: Any = None
+
+  @nn.compact
+  def __call__(self, tokens: Array, seq_lengths: Array | None = None) -> Array:
+    init = make_initializer(self.kernel_init)
+    x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)  # [batch, time, embed]
+    cell_kwargs = {"kernel_init": init, "recurrent_kernel_init": init, **dict(self.cell_kwargs or {})}
+    carries, _ = layers.StackedRNN(self.cell_type, self.features, num_layers=self.num_layers,
+                                   bidirectional=self.bidirectional, cell_kwargs=cell_kwargs,
+                                   name="rnn")(x, seq_lengths=seq_lengths)
+    last = carries[-1]
+    h = layers.bidirectional_final_hidden(last) if self.bidirectional else layers.final_hidden(last)
+    return nn.Dense(self.num_classes, kernel_init=init, name="head")(h)  # [batch, classes]
+
+
+class LanguageModel(nn.Module):
+  """Next-token model: embedding -> stacked RNN (dropout as Zaremba et al.) -> softmax logits.
+
+  Attributes:
+    vocab_size: tokens (words or characters).
+    embed_dim: embedding width (must equal ``features`` when ``tie_embeddings``).
+    cell_type, features, num_layers, dropout_rate, variational, cell_kwargs: ``layers.StackedRNN``.
+    init_scale: if set, *every* parameter starts U(-init_scale, init_scale) (Zaremba et al. use
+      0.1 / 0.05 / 0.04 for small / medium / large); otherwise Flax's defaults.
+    tie_embeddings: the output layer reuses the embedding matrix (plus its own bias).
+
+  Call: ``(tokens [batch, time], carry=None, deterministic=True) -> (carry, logits [batch, time, vocab])``.
+  The carry is one entry per layer and is passed from one window to the next for truncated BPTT.
+  """
+
+  vocab_size: int
+  embed_dim: int
+  cell_type: str
+  features: int
+  num_layers: int = 1
+  dropout_rate: float = 0.0
+  variational: bool = False
+  init_scale: float | None = None
+  tie_embeddings: bool = False
+  cell_kwargs: Any = None
+
+  def setup(self):
+    if self.tie_embeddings and self.embed_dim != self.features:
+      raise ValueError(f"tie_embeddings needs embed_dim == features, got {self.embed_dim} and {self.features}")
+    if self.init_scale is not None:
+      uniform = symmetric_uniform(self.init_scale)
+      inits = {"kernel_init": uniform, "recurrent_kernel_init": uniform, "bias_init": uniform}
+      embed_init, out_inits = uniform, {"kernel_init": uniform, "bias_init": uniform}
+    else:
+      inits, embed_init, out_inits = {}, nn.initializers.normal(1.0), {}
+    self.embed = nn.Embed(self.vocab_size, self.embed_dim, embedding_init=embed_init)
+    self.rnn = layers.StackedRNN(self.cell_type, self.features, num_layers=self.num_layers,
+                                 dropout_rate=self.dropout_rate, variational=self.variational,
+                                 cell_kwargs={**inits, **dict(self.cell_kwargs or {})})
+    if self.tie_embeddings:
+      self.output_bias = self.param("output_bias", out_inits.get("bias_init", nn.initializers.zeros_init()),
+                                    (self.vocab_size,))
+    else:
+      self.head = nn.Dense(self.vocab_size, **out_inits)
+
+  def __call__(self, tokens: Array, carry=None, deterministic: bool = True):
+    x = self.embed(tokens)  # [batch, time, embed]
+    carry, h = self.rnn(x, initial_carry=carry, deterministic=deterministic)  # h: [batch, time, features]
+    if self.tie_embeddings:
+      logits = self.embed.attend(h) + self.output_bias
+    else:
+      logits = self.head(h)
+    return carry, logits  # [batch, time, vocab]
+
+  @nn.nowrap
+  def initialize_carry(self, batch_size: int):
+    """Zero carries for every layer, the structure ``__call__`` takes and returns."""
+    return layers.StackedRNN(self.cell_type, self.features, num_layers=self.num_layers,
+                             cell_kwargs=self.cell_kwargs, parent=None).initialize_carry(batch_size)
+
+
+def count_params(variables: Any) -> int:
+  """Number of trainable parameters: the elements of the ``params`` collection (or of a bare pytree)."""
+  params = variables.get("params", variables) if hasattr(variables, "get") else variables
+  return sum(int(leaf.size) for leaf in jax.tree.leaves(params))
