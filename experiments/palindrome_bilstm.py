@@ -1,0 +1,14 @@
+"""Binary palindromes with a bidirectional LSTM; otherwise exactly `palindrome_lstm.py`.
+
+Command: python launch/main.py --config=experiments/palindrome_bilstm.py:10   (or :20, or :smoke)
+Expected runtime and result: see README's palindrome section (measured runs are listed there).
+"""
+from experiments import palindrome_lstm
+
+
+def get_config(arg=None):
+  c = palindrome_lstm.get_config(arg)
+  c.name = c.name.replace("palindrome_lstm", "palindrome_bilstm")
+  c.model.cell = "lstm"
+  c.model.bidirectional = True
+  return c

@@ -1,0 +1,14 @@
+"""Binary palindromes with a peephole LSTM (gates read the previous cell state); otherwise exactly `palindrome_lstm.py`.
+
+Command: python launch/main.py --config=experiments/palindrome_peephole_lstm.py:10   (or :20, or :smoke)
+Expected runtime and result: see README's palindrome section (measured runs are listed there).
+"""
+from experiments import palindrome_lstm
+
+
+def get_config(arg=None):
+  c = palindrome_lstm.get_config(arg)
+  c.name = c.name.replace("palindrome_lstm", "palindrome_peephole_lstm")
+  c.model.cell = "peephole_lstm"
+  c.model.bidirectional = False
+  return c

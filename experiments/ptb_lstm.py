@@ -1,0 +1,71 @@
+"""Penn Treebank word LM, "small" architecture of Zaremba et al. (2014), LSTM, no dropout.
+
+Command:
+  python launch/main.py --config=experiments/ptb_lstm.py --config.seeds='(0,)'   # one seed on CPU
+  python launch/main.py --config=experiments/ptb_lstm.py:smoke                   # seconds, for checks
+
+Architecture (fixed by the study): embedding 200, 2 LSTM layers of 200 units, batch 20, 20
+unrolled steps, softmax over the 10k vocabulary. Optimization as the reference small config:
+SGD lr 1.0 for 4 epochs, then halved every epoch, 13 epochs, global-norm clipping at 5,
+uniform init ±0.1, loss summed over time and averaged over the batch.
+
+Our choice beyond the reference: tied input/output embeddings (Press & Wolf 2017), which the
+unregularized model benefits from (it overfits: train perplexity falls far below valid); and the
+final evaluation uses the best-by-validation parameters.
+
+Expected runtime on a 2-core CPU, one seed: about 30-40 minutes (13 epochs of ~2,300 steps).
+Expected result: test perplexity <= 115 (the reports: 119.9 and 122.2; Zaremba et al.: 114.5).
+Measured results are in the README.
+"""
+from ml_collections import ConfigDict
+
+from experiments import common
+
+
+def get_config(arg: str | None = None) -> ConfigDict:
+  c = common.run_config("ptb_lstm", "ptb", num_epochs=13)
+  c.batch_size = 20
+  c.optimizer = "sgd"
+  c.learning_rate = 1.0
+  c.schedule = ConfigDict({"name": "step_decay", "hold": 4.0, "every": 1.0, "gamma": 0.5})  # epochs
+  c.grad_clip_norm = 5.0
+  c.log_every_steps = 200
+  c.eval_every_steps = 0  # after every epoch
+  c.checkpoint_every_steps = 1000
+
+  c.data = ConfigDict()
+  c.data.num_steps = 20         # unrolled steps (truncated BPTT window)
+  c.data.eval_batch_size = 1    # evaluation streams (1 = the whole split as one stream, as the reference test)
+  c.data.manual_dir = ""        # folder with ptb.{train,valid,test}.txt; "" = $RNN_JAX_DATA_DIR/ptb, then download
+  c.data.tfds_dir = ""          # TFDS data dir; "" = $RNN_JAX_TFDS_DIR or ~/tensorflow_datasets
+
+  c.model = ConfigDict()
+  c.model.cell = "lstm"
+  c.model.features = 200
+  c.model.embed_dim = 200
+  c.model.num_layers = 2
+  c.model.dropout_rate = 0.0
+  c.model.variational_dropout = False
+  c.model.init_scale = 0.1
+  c.model.tie_embeddings = True
+  c.model.cell_kwargs = ConfigDict()
+
+  if arg == "smoke":
+    apply_smoke(c)
+  elif arg:
+    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
+  return c
+
+
+def apply_smoke(c: ConfigDict) -> None:
+  """Tiny widths and 30 steps instead of epochs (the step-based schedule is then in steps); seconds on a CPU."""
+  c.name += "_smoke"
+  c.seeds = (0, 1)
+  del c.num_epochs
+  c.num_train_steps = 30
+  c.schedule.hold, c.schedule.every = 10.0, 10.0
+  c.data.eval_batch_size = 128
+  c.data.num_steps = 35
+  c.model.features = c.model.embed_dim = 16
+  c.log_every_steps = c.eval_every_steps = 10
+  c.checkpoint_every_steps = 20

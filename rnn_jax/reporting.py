@@ -1,0 +1,606 @@
+"""Reporting: from a run's workdir files to summary.json, results.md and plots.
+
+A training run's workdir holds (the trainer writes them; this module only reads them):
+
+  config.json    the launched config as JSON: "name", "seeds", and optionally "num_train_steps" or
+                 "num_epochs", "optimizer", "learning_rate" and a "schedule" dict.
+  metrics.jsonl  one JSON object per line: {"seed": 0, "step": 100, "split": "train", "epoch": 1,
+                 "loss": 0.61, ...}; "epoch" is optional. Final evaluations at the last step use the
+                 splits "final/train", "final/valid", "final/test" or "final/eval".
+  timing.json    optional: {"wall_clock_s", "train_examples_per_s", "examples_unit"}.
+
+Rules, the same everywhere in this module:
+
+  * Duplicate (seed, step, split) lines: the last line in the file wins. A truncated last line (the
+    run was killed while writing it) is skipped with a warning; a broken line elsewhere is an error.
+  * Final metrics of a seed are keyed "<split>/<metric>" ("final/test/perplexity"). They come from
+    the seed's "final/*" records when it has any; otherwise from the last logged value (largest
+    step) of every metric of every split, train included ("eval/accuracy", "train/loss").
+    Training diagnostics (learning_rate, lr, *_norm, *_per_s, *_per_sec) are plotted but are not
+    final metrics.
+  * Across seeds: the mean, and the sample standard deviation (ddof=1) with two or more seeds, 0.0
+    with one. Each metric is aggregated over the seeds that have it; tables show that count.
+  * Learning curves use every non-final split and metric logged at two or more steps. The x-axis is
+    "epoch" when every record of the curve carries an epoch that increases strictly with step
+    (per seed), else "step". The mean and ±1 std band use only the x values all seeds logged.
+
+Public API: `load_run`, `load_metrics`, `final_metrics`, `mean_and_std`, `summarize`,
+`write_summary`, `format_results_table`, `write_results_md`, `learning_curves`,
+`aggregate_curves`, `plot_learning_curves`, `plot_comparison`, and the two entry points
+`report_run` (one finished run, for the trainer) and `report` (several runs, for
+launch/report.py). Problems with the inputs raise `ReportError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Union
+
+from absl import logging
+import numpy as np
+# The object-oriented Figure API renders with Agg and touches no global pyplot/backend state.
+from matplotlib.figure import Figure
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+TIMING_FILE = "timing.json"
+SUMMARY_FILE = "summary.json"
+RESULTS_FILE = "results.md"
+PLOTS_DIR = "plots"
+FINAL_PREFIX = "final/"
+
+_DIAGNOSTIC_NAMES = frozenset({"learning_rate", "lr"})
+_DIAGNOSTIC_SUFFIXES = ("_norm", "_per_s", "_per_sec")
+# Table and plot order: the data pipeline's order, as papers print it.
+_SPLIT_ORDER = {"train": 0, "valid": 1, "validation": 1, "eval": 2, "test": 3}
+_METRIC_ORDER = {"perplexity": 0, "accuracy": 1, "loss": 2}
+
+STD_FOOTNOTE = (
+    "Cells are mean ± std over seeds (n seeds); std is the sample standard deviation (ddof=1), "
+    "0.0 with a single seed. Final metrics come from the `final/*` evaluations when the run "
+    "logged them, otherwise from the last logged value of each split (train included).")
+
+
+class ReportError(Exception):
+  """A workdir cannot be reported on; the message names it and says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+  """One line of metrics.jsonl: the numeric metrics of one (seed, step, split)."""
+  seed: int
+  step: int
+  split: str
+  metrics: Mapping[str, float]
+  epoch: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """Everything read from one workdir. `records` are deduplicated, sorted by (seed, split, step)."""
+  workdir: Path
+  config: Mapping[str, Any]
+  records: Sequence[Record]
+  timing: Mapping[str, Any] | None
+
+  @property
+  def name(self) -> str:
+    return str(self.config.get("name") or self.workdir.name)
+
+  @property
+  def seeds(self) -> list[int]:
+    """Seeds with at least one record (config seeds that never logged are left out)."""
+    return sorted({r.seed for r in self.records})
+
+  @property
+  def last_step(self) -> int:
+    return max(r.step for r in self.records)
+
+
+RunLike = Union[Run, str, os.PathLike]
+Curves = dict[int, tuple[np.ndarray, np.ndarray]]  # seed -> (x [points], y [points])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a workdir.
+
+
+def load_run(workdir: RunLike) -> Run:
+  """Reads config.json, metrics.jsonl and timing.json; raises ReportError if there are no metrics."""
+  if isinstance(workdir, Run):
+    return workdir
+  workdir = Path(workdir)
+  if not workdir.is_dir():
+    raise ReportError(
+        f"workdir {str(workdir)!r} does not exist; check the path: it must be the directory a "
+        f"training run wrote (the one holding {METRICS_FILE})")
+  records = load_metrics(workdir / METRICS_FILE)
+  if not records:
+    raise ReportError(
+        f"workdir {str(workdir)!r} has no metrics ({METRICS_FILE} is missing or empty); check "
+        "the path, or wait until the run has logged its first step")
+  config = _read_json(workdir / CONFIG_FILE)
+  if config is None:
+    logging.warning("%s has no %s; naming the run after its directory.", workdir, CONFIG_FILE)
+  return Run(workdir=workdir, config=config or {}, records=records,
+             timing=_read_json(workdir / TIMING_FILE))
+
+
+def load_metrics(path: str | os.PathLike) -> list[Record]:
+  """Parses a metrics.jsonl file (missing file: no records), keeping the last duplicate line."""
+  path = Path(path)
+  if not path.is_file():
+    return []
+  lines = path.read_text().splitlines()
+  last_line = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+  latest: dict[tuple[int, int, str], Record] = {}
+  for lineno, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      obj = json.loads(line)
+    except json.JSONDecodeError as e:
+      if lineno == last_line:
+        logging.warning("%s:%d: skipping a truncated last line.", path, lineno)
+        continue
+      raise ReportError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or delete that line")
+    record = _parse_record(obj, f"{path}:{lineno}")
+    latest[(record.seed, record.step, record.split)] = record
+  return sorted(latest.values(), key=lambda r: (r.seed, r.split, r.step))
+
+
+def _parse_record(obj: Any, where: str) -> Record:
+  """Validates one metrics line; non-numeric values other than the keys are ignored."""
+  if not isinstance(obj, dict) or not all(k in obj for k in ("seed", "step", "split")):
+    raise ReportError(f"{where}: expected an object with 'seed', 'step' and 'split'")
+  try:
+    seed, step = _as_int(obj["seed"]), _as_int(obj["step"])
+  except ValueError as e:
+    raise ReportError(f"{where}: {e}") from None
+  metrics = {k: float(v) for k, v in obj.items()
+             if k not in ("seed", "step", "split", "epoch") and _is_number(v)}
+  epoch = float(obj["epoch"]) if _is_number(obj.get("epoch")) else None
+  return Record(seed=seed, step=step, split=str(obj["split"]), metrics=metrics, epoch=epoch)
+
+
+def _as_int(value: Any) -> int:
+  if _is_number(value) and float(value).is_integer():
+    return int(value)
+  raise ValueError(f"expected an integer seed/step, got {value!r}")
+
+
+def _is_number(value: Any) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _read_json(path: Path) -> Any:
+  """The parsed file, or None when it does not exist."""
+  if not path.is_file():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise ReportError(f"{path}: not valid JSON ({e.msg}); fix or delete it") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Final metrics and summary.json.
+
+
+def is_diagnostic(metric: str) -> bool:
+  """Training diagnostics are plotted but are not final metrics."""
+  return metric in _DIAGNOSTIC_NAMES or metric.endswith(_DIAGNOSTIC_SUFFIXES)
+
+
+def final_metrics(records: Iterable[Record]) -> dict[int, dict[str, float]]:
+  """Per seed, {"<split>/<metric>": value}: `final/*` records if the seed has any, else the
+  last logged value of each metric of each split."""
+  by_seed: dict[int, list[Record]] = collections.defaultdict(list)
+  for record in records:
+    by_seed[record.seed].append(record)
+  return {seed: _final_metrics_of_seed(rs) for seed, rs in sorted(by_seed.items())}
+
+
+def _final_metrics_of_seed(records: Sequence[Record]) -> dict[str, float]:
+  finals = [r for r in records if r.split.startswith(FINAL_PREFIX)]
+  values: dict[str, float] = {}
+  for record in sorted(finals or records, key=lambda r: r.step):  # later steps overwrite
+    for metric, value in record.metrics.items():
+      if not is_diagnostic(metric):
+        values[f"{record.split}/{metric}"] = value
+  return dict(sorted(values.items(), key=lambda kv: metric_sort_key(kv[0])))
+
+
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
+  """Mean and sample standard deviation (ddof=1); the std is 0.0 for a single value."""
+  array = np.asarray(values, dtype=np.float64)
+  if array.size == 0:
+    raise ValueError("mean_and_std needs at least one value")
+  std = float(np.std(array, ddof=1)) if array.size >= 2 else 0.0
+  return float(np.mean(array)), std
+
+
+def metric_sort_key(key: str) -> tuple:
+  """Orders "<split>/<metric>" keys train, valid, eval, test, other splits; perplexity, accuracy,
+  loss, other metrics."""
+  split, _, metric = key.rpartition("/")
+  base = split.removeprefix(FINAL_PREFIX)
+  return (_SPLIT_ORDER.get(base, len(_SPLIT_ORDER)), base, split,
+          _METRIC_ORDER.get(metric, len(_METRIC_ORDER)), metric)
+
+
+def summarize(workdir: RunLike) -> dict[str, Any]:
+  """The content of summary.json (see `write_summary`), without writing it."""
+  run = load_run(workdir)
+  per_seed = final_metrics(run.records)
+  keys = sorted({k for values in per_seed.values() for k in values}, key=metric_sort_key)
+  mean, std = {}, {}
+  for key in keys:
+    mean[key], std[key] = mean_and_std([v[key] for v in per_seed.values() if key in v])
+  summary: dict[str, Any] = {
+      "name": run.name,
+      "seeds": run.seeds,
+      "per_seed": {str(seed): values for seed, values in per_seed.items()},
+      "mean": mean,
+      "std": std,
+      "steps": run.last_step,
+  }
+  configured = run.config.get("seeds")
+  if isinstance(configured, list):
+    missing = sorted(set(configured) - set(run.seeds))
+    if missing:
+      summary["missing_seeds"] = missing
+  epochs = _epochs(run)
+  if epochs is not None:
+    summary["epochs"] = epochs
+  if run.timing:
+    summary["timing"] = dict(run.timing)
+  return summary
+
+
+def write_summary(workdir: RunLike) -> dict[str, Any]:
+  """Writes workdir/summary.json and returns it.
+
+  Keys: "name", "seeds" (seeds that logged), "per_seed" {seed: {"<split>/<metric>": value}},
+  "mean" and "std" (sample std, ddof=1; 0.0 with one seed) per metric, "steps" (the last logged
+  step), and when known "epochs", "timing" (timing.json as is) and "missing_seeds" (in the config
+  but never logged). Final metrics follow the rule in the module docstring.
+  """
+  run = load_run(workdir)
+  summary = summarize(run)
+  (run.workdir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+  return summary
+
+
+def _epochs(run: Run) -> int | float | None:
+  """The largest logged epoch; else config "num_epochs"; else None."""
+  logged = [r.epoch for r in run.records if r.epoch is not None]
+  if logged:
+    epochs = max(logged)
+    return int(epochs) if float(epochs).is_integer() else epochs
+  return run.config.get("num_epochs")
+
+
+# ---------------------------------------------------------------------------------------------
+# results.md
+
+
+def format_value(metric: str, value: float) -> str:
+  """Perplexities with 1 decimal; accuracies, losses and everything else with 3."""
+  if not math.isfinite(value):
+    return str(value)
+  name = metric.rpartition("/")[2].lower()
+  decimals = 1 if ("perplexity" in name or name == "ppl") else 3
+  return f"{value:.{decimals}f}"
+
+
+def format_mean_std(metric: str, values: Sequence[float]) -> str:
+  """"mean ± std (n seeds)", e.g. "0.950 ± 0.040 (3 seeds)"."""
+  mean, std = mean_and_std(values)
+  seeds = "seed" if len(values) == 1 else "seeds"
+  return f"{format_value(metric, mean)} ± {format_value(metric, std)} ({len(values)} {seeds})"
+
+
+def format_results_table(workdirs: Sequence[RunLike]) -> str:
+  """A Markdown table with one row per workdir and one column per final metric (the union over
+  workdirs; "—" where a run lacks one), then steps/epochs, optimizer/lr/schedule from config.json
+  and throughput/wall clock from timing.json (those columns only when some run has them)."""
+  runs = [load_run(w) for w in workdirs]
+  summaries = [summarize(run) for run in runs]
+  metric_keys = sorted({k for s in summaries for k in s["mean"]}, key=metric_sort_key)
+  rows = [_table_row(label, run, summary, metric_keys)
+          for label, run, summary in zip(_labels(runs), runs, summaries)]
+  extra = ["steps", "epochs", "optimizer", "lr", "schedule", "train throughput", "wall clock"]
+  columns = ["experiment", *metric_keys, *[c for c in extra if any(row.get(c) for row in rows)]]
+  left_aligned = {"experiment", "optimizer", "schedule"}
+  return _markdown_table(columns, rows, left_aligned)
+
+
+def _table_row(label: str, run: Run, summary: Mapping[str, Any],
+               metric_keys: Sequence[str]) -> dict[str, str]:
+  row = {"experiment": label, "steps": f"{summary['steps']:,}"}
+  for key in metric_keys:
+    values = [v[key] for v in summary["per_seed"].values() if key in v]
+    if values:
+      row[key] = format_mean_std(key, values)
+  if "epochs" in summary:
+    row["epochs"] = _describe(summary["epochs"])
+  for column, config_key in (("optimizer", "optimizer"), ("lr", "learning_rate"),
+                             ("schedule", "schedule")):
+    if run.config.get(config_key) is not None:
+      row[column] = _describe(run.config[config_key])
+  row.update(_timing_cells(run.timing or {}))
+  return row
+
+
+def _timing_cells(timing: Mapping[str, Any]) -> dict[str, str]:
+  cells = {}
+  if _is_number(timing.get("train_examples_per_s")):
+    unit = timing.get("examples_unit") or "examples"
+    cells["train throughput"] = f"{timing['train_examples_per_s']:,.0f} {unit}/s"
+  if _is_number(timing.get("wall_clock_s")):
+    cells["wall clock"] = _format_duration(timing["wall_clock_s"])
+  return cells
+
+
+def _format_duration(seconds: float) -> str:
+  if seconds < 120:
+    return f"{seconds:.0f} s"
+  if seconds < 2 * 3600:
+    return f"{seconds / 60:.0f} min"
+  return f"{seconds / 3600:.1f} h"
+
+
+def _describe(value: Any) -> str:
+  """A short text for a config value: 0.001 -> "0.001"; {"name": "step", "decay": 0.5} ->
+  "step(decay=0.5)"."""
+  if isinstance(value, float):
+    return f"{value:g}"
+  if isinstance(value, Mapping):
+    items = dict(value)
+    head = next((str(items.pop(k)) for k in ("name", "type", "kind") if k in items), "")
+    body = ", ".join(f"{k}={_describe(v)}" for k, v in items.items())
+    return f"{head}({body})" if head and body else head or body
+  if isinstance(value, (list, tuple)):
+    return "[" + ", ".join(_describe(v) for v in value) + "]"
+  return str(value)
+
+
+def _labels(runs: Sequence[Run]) -> list[str]:
+  """Run names, with the workdir's directory name added where two runs share a name."""
+  counts = collections.Counter(run.name for run in runs)
+  return [run.name if counts[run.name] == 1 else f"{run.name} ({run.workdir.name})"
+          for run in runs]
+
+
+def _markdown_table(columns: Sequence[str], rows: Sequence[Mapping[str, str]],
+                    left_aligned: set[str]) -> str:
+  """A pipe table padded to column width, so it also reads well as plain text."""
+  cells = [[_escape(row.get(c) or "—") for c in columns] for row in rows]
+  widths = [max(3, len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+
+  def line(values: Sequence[str]) -> str:
+    return "| " + " | ".join(
+        v.ljust(w) if c in left_aligned else v.rjust(w)
+        for v, w, c in zip(values, widths, columns)) + " |"
+
+  rule = "| " + " | ".join(
+      ":" + "-" * (w - 1) if c in left_aligned else "-" * (w - 1) + ":"
+      for w, c in zip(widths, columns)) + " |"
+  return "\n".join([line(columns), rule, *(line(r) for r in cells)])
+
+
+def _escape(text: str) -> str:
+  return text.replace("|", "\\|")
+
+
+def write_results_md(workdirs: Sequence[RunLike], out_path: str | os.PathLike,
+                     command: str | None = None) -> str:
+  """Writes the results table of `workdirs` to `out_path` (a footnote states the std rule, then
+  the source workdirs and, if given, the command that made the file); returns the Markdown."""
+  runs = [load_run(w) for w in workdirs]
+  parts = ["# Results", "", format_results_table(runs), "", STD_FOOTNOTE, "", "Workdirs:"]
+  parts += [f"- {label}: `{run.workdir}`" for label, run in zip(_labels(runs), runs)]
+  if command:
+    parts += ["", f"Made by: `{command}`"]
+  text = "\n".join(parts) + "\n"
+  out_path = Path(out_path)
+  out_path.parent.mkdir(parents=True, exist_ok=True)
+  out_path.write_text(text)
+  return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Learning curves.
+
+
+def learning_curves(records: Iterable[Record], split: str, metric: str,
+                    x_axis: str = "auto") -> tuple[str, Curves]:
+  """One (split, metric) per seed: returns (x label, {seed: (x, y)}), sorted by step.
+
+  x_axis "auto" picks "epoch" when every record of the curve has an epoch increasing strictly
+  with step (per seed), else "step"; "step" or "epoch" force it.
+  """
+  by_seed: dict[int, list[Record]] = collections.defaultdict(list)
+  for record in records:
+    if record.split == split and metric in record.metrics:
+      by_seed[record.seed].append(record)
+  for seed_records in by_seed.values():
+    seed_records.sort(key=lambda r: r.step)
+  if x_axis == "auto":
+    x_axis = "epoch" if by_seed and all(map(_epochs_increase, by_seed.values())) else "step"
+  curves = {}
+  for seed, seed_records in sorted(by_seed.items()):
+    x = [r.epoch if x_axis == "epoch" else r.step for r in seed_records]
+    y = [r.metrics[metric] for r in seed_records]
+    curves[seed] = (np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+  return x_axis, curves
+
+
+def _epochs_increase(records: Sequence[Record]) -> bool:
+  epochs = [r.epoch for r in records]
+  return None not in epochs and all(a < b for a, b in zip(epochs, epochs[1:]))
+
+
+def aggregate_curves(curves: Curves) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(x, mean, std) over seeds at the x values every seed logged; sample std (ddof=1), zeros
+  for a single seed."""
+  if not curves:
+    empty = np.zeros(0)
+    return empty, empty, empty
+  common = functools.reduce(np.intersect1d, (x for x, _ in curves.values()))
+  ys = np.stack([y[np.searchsorted(x, common)] for x, y in curves.values()])  # [seeds, points]
+  std = np.std(ys, axis=0, ddof=1) if len(curves) >= 2 else np.zeros_like(common)
+  return common, np.mean(ys, axis=0), std
+
+
+def curve_keys(records: Iterable[Record]) -> list[tuple[str, str]]:
+  """(split, metric) pairs of non-final splits that some seed logged at two or more steps."""
+  steps: dict[tuple[str, str, int], set[int]] = collections.defaultdict(set)
+  for r in records:
+    if not r.split.startswith(FINAL_PREFIX):
+      for metric in r.metrics:
+        steps[(r.split, metric, r.seed)].add(r.step)
+  keys = {(split, metric) for (split, metric, _), s in steps.items() if len(s) >= 2}
+  return sorted(keys, key=lambda k: metric_sort_key(f"{k[0]}/{k[1]}"))
+
+
+def plot_learning_curves(workdir: RunLike) -> list[Path]:
+  """Writes workdir/plots/<split>_<metric>.png for every curve (see `curve_keys`), plus
+  plots/perplexity_train_valid.png when train and valid perplexity both exist. Each plot: every
+  seed a thin line, the mean a thick line with a ±1 std band. Returns the files written."""
+  run = load_run(workdir)
+  out_dir = run.workdir / PLOTS_DIR
+  out_dir.mkdir(parents=True, exist_ok=True)
+  keys = curve_keys(run.records)
+  written = []
+  for split, metric in keys:
+    x_label, curves = learning_curves(run.records, split, metric)
+    fig, ax = _new_axes()
+    _draw_seeds_and_mean(ax, curves, color="C0", label="mean", seed_label="seeds")
+    _finish_axes(ax, x_label, metric, f"{run.name}: {split} {metric}")
+    written.append(_save(fig, out_dir / f"{_file_part(split)}_{_file_part(metric)}.png"))
+  if ("train", "perplexity") in keys and ("valid", "perplexity") in keys:
+    written.append(_plot_train_valid_perplexity(run, out_dir / "perplexity_train_valid.png"))
+  return written
+
+
+def _plot_train_valid_perplexity(run: Run, out_path: Path) -> Path:
+  x_axis = _shared_x_axis([run], ["train", "valid"], "perplexity")
+  fig, ax = _new_axes()
+  for split, color in (("train", "C0"), ("valid", "C1")):
+    _, curves = learning_curves(run.records, split, "perplexity", x_axis)
+    _draw_seeds_and_mean(ax, curves, color=color, label=split)
+  _finish_axes(ax, x_axis, "perplexity", f"{run.name}: train and valid perplexity")
+  return _save(fig, out_path)
+
+
+def plot_comparison(workdirs: Sequence[RunLike], metric: str, split: str,
+                    out_path: str | os.PathLike) -> Path:
+  """Several experiments' `split` `metric` on one figure: per experiment, in its own colour, the
+  mean line with a ±1 std band and lighter thin seed lines; legend by experiment name.
+  Experiments that did not log the curve are left out with a warning; none → ReportError."""
+  runs = [load_run(w) for w in workdirs]
+  present = [(label, run) for label, run in zip(_labels(runs), runs)
+             if (split, metric) in curve_keys(run.records)]
+  if not present:
+    available = sorted({f"{s}/{m}" for run in runs for s, m in curve_keys(run.records)})
+    raise ReportError(
+        f"no workdir logged {split}/{metric} over steps; choose --split/--metric from: "
+        f"{', '.join(available) or 'nothing (no curves logged)'}")
+  for label, run in zip(_labels(runs), runs):
+    if all(run is not r for _, r in present):
+      logging.warning("%s (%s) has no %s/%s curve; left out of the comparison.",
+                      label, run.workdir, split, metric)
+  x_axis = _shared_x_axis([run for _, run in present], [split], metric)
+  fig, ax = _new_axes()
+  for i, (label, run) in enumerate(present):
+    _, curves = learning_curves(run.records, split, metric, x_axis)
+    _draw_seeds_and_mean(ax, curves, color=f"C{i % 10}", label=label)
+  _finish_axes(ax, x_axis, metric, f"{split} {metric}")
+  return _save(fig, Path(out_path))
+
+
+def _shared_x_axis(runs: Sequence[Run], splits: Sequence[str], metric: str) -> str:
+  """"epoch" only if every curve to be drawn together would use epochs on its own."""
+  auto = [learning_curves(run.records, split, metric)[0] for run in runs for split in splits]
+  return "epoch" if all(a == "epoch" for a in auto) else "step"
+
+
+def _new_axes():
+  fig = Figure(figsize=(6.4, 4.2), dpi=110, layout="constrained")
+  return fig, fig.add_subplot()
+
+
+def _draw_seeds_and_mean(ax, curves: Curves, color: str, label: str,
+                         seed_label: str | None = None) -> None:
+  for i, (x, y) in enumerate(curves.values()):
+    ax.plot(x, y, color=color, linewidth=0.8, alpha=0.35,
+            label=f"{seed_label} ({len(curves)})" if seed_label and i == 0 else None)
+  x, mean, std = aggregate_curves(curves)
+  if x.size == 0:
+    return
+  ax.plot(x, mean, color=color, linewidth=2.2,
+          label=f"{label} ± 1 std" if len(curves) >= 2 else label)
+  if len(curves) >= 2:
+    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+
+def _finish_axes(ax, x_label: str, metric: str, title: str) -> None:
+  if _is_perplexity(metric):
+    # A ±std band can reach below zero, which a log axis cannot show; clip it instead of failing.
+    ax.set_yscale("log", nonpositive="clip")
+  ax.set_xlabel(x_label)
+  ax.set_ylabel(metric)
+  ax.set_title(title)
+  ax.grid(True, which="major", alpha=0.3)
+  ax.legend(fontsize="small")
+
+
+def _is_perplexity(metric: str) -> bool:
+  return "perplexity" in metric.lower() or metric.lower() == "ppl"
+
+
+def _save(fig: Figure, path: Path) -> Path:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fig.savefig(path)
+  return path
+
+
+def _file_part(text: str) -> str:
+  return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points.
+
+
+def report_run(workdir: RunLike) -> dict[str, Any]:
+  """Everything for one finished run: summary.json, results.md and plots/ in its workdir.
+  Returns the summary."""
+  run = load_run(workdir)
+  summary = write_summary(run)
+  write_results_md([run], run.workdir / RESULTS_FILE)
+  plot_learning_curves(run)
+  return summary
+
+
+def report(workdirs: Sequence[RunLike], out_dir: str | os.PathLike, metric: str = "accuracy",
+           split: str = "eval", command: str | None = None) -> str:
+  """Collates runs: out_dir/results.md and out_dir/comparison_<split>_<metric>.png. All
+  workdirs are read before anything is written. Returns the Markdown of results.md."""
+  if not workdirs:
+    raise ReportError("no workdirs given; pass --workdirs DIR [DIR ...]")
+  runs = [load_run(w) for w in workdirs]
+  out_dir = Path(out_dir)
+  comparison = out_dir / f"comparison_{_file_part(split)}_{_file_part(metric)}.png"
+  plot_comparison(runs, metric, split, comparison)
+  return write_results_md(runs, out_dir / RESULTS_FILE, command=command)

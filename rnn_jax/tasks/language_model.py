@@ -1,0 +1,225 @@
+"""Language-model tasks: word-level Penn Treebank (Zaremba et al. 2014) and character-level text.
+
+The whole corpus lives on the device as token ids (PTB train is 3.7 MB as int32), so every
+training window is a slice chosen from the step number: no host input pipeline, and a resumed
+run reads exactly the windows an uninterrupted one would.
+
+PTB batching, as the reference code (Zaremba's Torch code, TF's ptb_word_lm):
+* the token stream is cut into ``batch_size`` parallel streams (``[batch, len // batch]``) and read
+  in consecutive windows of ``num_steps``; window ``i`` predicts tokens ``i*num_steps+1 ...``;
+* the recurrent state is carried from window to window (truncated BPTT) and reset to zero at the
+  start of every epoch; the same for evaluation (with ``data.eval_batch_size`` streams);
+* the training loss is summed over the window's time steps and averaged over the batch -- with
+  plain SGD at lr 1.0 the published schedules assume it (a per-token mean would make the
+  gradients ``num_steps`` times smaller);
+* perplexity = exp(total NLL / total tokens) over a whole split.
+
+Character model (the UvA course's Grimm setup): random windows of ``num_steps`` characters with
+targets shifted by one, state starting at zero in every window, loss and accuracy averaged over
+all positions. The last ``data.valid_fraction`` of the text is held out; it is evaluated as
+consecutive non-overlapping windows of the same length, each from a zero state as in training.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from rnn_jax import models
+from rnn_jax.tasks import base
+
+
+def stream_batches(ids: np.ndarray, batch_size: int) -> np.ndarray:
+  """``[batch, len // batch]``: the token stream cut into parallel streams (the tail is dropped)."""
+  n = len(ids) // batch_size
+  return np.asarray(ids[:batch_size * n], np.int32).reshape(batch_size, n)
+
+
+def num_windows(streams: np.ndarray, num_steps: int) -> int:
+  """Windows of ``num_steps`` inputs (each needs one more token as its last target)."""
+  return (streams.shape[1] - 1) // num_steps
+
+
+def window(streams: jax.Array, index, num_steps: int) -> tuple[jax.Array, jax.Array]:
+  """Inputs and targets of window ``index``: ``[batch, num_steps]`` each."""
+  batch = streams.shape[0]
+  x = jax.lax.dynamic_slice(streams, (0, index * num_steps), (batch, num_steps))
+  y = jax.lax.dynamic_slice(streams, (0, index * num_steps + 1), (batch, num_steps))
+  return x, y
+
+
+def token_sums(logits, targets) -> base.MetricSums:
+  """NLL and correct-prediction sums over all positions, with their token count."""
+  nll = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+  count = jnp.asarray(targets.size, jnp.float32)
+  return {"loss": (nll.sum(), count), "accuracy": (correct.sum(), count)}
+
+
+class _LanguageModelTask(base.Task):
+  """Shared by the word and character tasks: the model, metric reduction, carried-state evaluation."""
+
+  validation_split = "valid"
+  best_metric = ("loss", "min")
+
+  def _make_model(self, vocab_size: int) -> models.LanguageModel:
+    m = self.config.model
+    return models.LanguageModel(
+        vocab_size=vocab_size, embed_dim=m.embed_dim, cell_type=m.cell, features=m.features,
+        num_layers=m.num_layers, dropout_rate=m.dropout_rate, variational=m.variational_dropout,
+        init_scale=m.init_scale if m.init_scale > 0 else None, tie_embeddings=m.tie_embeddings,
+        cell_kwargs=dict(m.cell_kwargs))
+
+  def init_params(self, key):
+    tokens = jnp.zeros((1, int(self.config.data.num_steps)), jnp.int32)
+    return self.model.init(key, tokens)["params"]
+
+  def reduce_metrics(self, sums):
+    values = super().reduce_metrics(sums)
+    if "loss" in values:
+      values["perplexity"] = np.exp(values["loss"])
+    return values
+
+  def _apply(self, params, x, carry, dropout_key=None):
+    rngs = None if dropout_key is None else {"dropout": dropout_key}
+    return self.model.apply({"params": params}, x, carry, deterministic=dropout_key is None, rngs=rngs)
+
+
+class WordLanguageModelTask(_LanguageModelTask):
+  """Penn Treebank word-level LM with truncated BPTT over carried state (see module docstring)."""
+
+  examples_unit = "words"
+  best_metric = ("perplexity", "min")
+
+  def __init__(self, config):
+    super().__init__(config)
+    from rnn_jax.data import ptb  # TFDS is imported only by the tasks that need it
+    d = config.data
+    corpus = ptb.load_ptb(manual_dir=d.manual_dir or None, tfds_data_dir=d.tfds_dir or None)
+    self.vocab = corpus.vocab
+    self.num_steps = int(d.num_steps)
+    self.streams = {"train": stream_batches(corpus.train, int(config.batch_size))}
+    for split in ("train", "valid", "test"):
+      self.streams[f"eval_{split}"] = stream_batches(getattr(corpus, split), int(d.eval_batch_size))
+    self.split_tokens = {split: len(getattr(corpus, split)) for split in ("train", "valid", "test")}
+    self.model = self._make_model(len(self.vocab))
+
+  @property
+  def steps_per_epoch(self):
+    return num_windows(self.streams["train"], self.num_steps)
+
+  @property
+  def examples_per_step(self):
+    return int(self.config.batch_size) * self.num_steps
+
+  def derived(self):
+    return {**super().derived(), "vocab_size": len(self.vocab), "split_tokens": self.split_tokens}
+
+  def device_data(self):
+    return {name: jnp.asarray(s) for name, s in self.streams.items()}
+
+  def init_extra(self):
+    return {"carry": self.model.initialize_carry(int(self.config.batch_size))}
+
+  def train_loss(self, params, extra, data, data_key, dropout_key, step):
+    index = step % self.steps_per_epoch
+    # A new epoch starts from a zero state; within an epoch the state flows from window to window.
+    carry = jax.tree.map(lambda c: jnp.where(index == 0, jnp.zeros_like(c), c), extra["carry"])
+    x, y = window(data["train"], index, self.num_steps)
+    carry, logits = self._apply(params, x, carry, dropout_key)
+    sums = token_sums(logits, y)
+    loss = sums["loss"][0] / x.shape[0]  # summed over time, averaged over the batch
+    return loss, (sums, {"carry": jax.lax.stop_gradient(carry)})
+
+  def eval_splits(self, final):
+    return ("train", "valid", "test") if final else ("valid",)
+
+  def evaluate(self, params, data, data_key, split, step):
+    streams = data[f"eval_{split}"]
+    carry0 = self.model.initialize_carry(streams.shape[0])
+
+    def one_window(carry, index):
+      x, y = window(streams, index, self.num_steps)
+      carry, logits = self._apply(params, x, carry)
+      return carry, token_sums(logits, y)
+
+    _, sums = jax.lax.scan(one_window, carry0, jnp.arange(num_windows(streams, self.num_steps)))
+    return jax.tree.map(lambda v: v.sum(0), sums)
+
+
+class CharLanguageModelTask(_LanguageModelTask):
+  """Character-level LM on a book: random windows, fresh state per window (see module docstring)."""
+
+  examples_unit = "characters"
+
+  def __init__(self, config):
+    super().__init__(config)
+    from rnn_jax.data import chars
+    d = config.data
+    corpus = chars.load_chars(path=d.path or None, manual_dir=None if d.path else (d.manual_dir or None),
+                              tfds_data_dir=d.tfds_dir or None)
+    self.vocab = corpus.vocab
+    ids = corpus.text_ids
+    n_valid = int(round(len(ids) * float(d.valid_fraction)))
+    self.num_steps = int(d.num_steps)
+    if len(ids) - n_valid < self.num_steps + 2 or n_valid < self.num_steps + 1:
+      raise ValueError(f"the text has {len(ids)} characters: too short for windows of {self.num_steps} "
+                       f"with {d.valid_fraction:.0%} held out; use a longer text or a smaller data.num_steps")
+    self.train_ids, self.valid_ids = ids[:len(ids) - n_valid], ids[len(ids) - n_valid:]
+    self.model = self._make_model(len(self.vocab))
+
+  @property
+  def examples_per_step(self):
+    return int(self.config.batch_size) * self.num_steps
+
+  def derived(self):
+    return {**super().derived(), "vocab_size": len(self.vocab), "train_characters": len(self.train_ids),
+            "valid_characters": len(self.valid_ids)}
+
+  def device_data(self):
+    return {"train": jnp.asarray(self.train_ids), "valid": jnp.asarray(self.valid_ids)}
+
+  def train_loss(self, params, extra, data, data_key, dropout_key, step):
+    text = data["train"]
+    batch = int(self.config.batch_size)
+    starts = jax.random.randint(jax.random.fold_in(data_key, step), (batch, 1), 0,
+                                text.shape[0] - self.num_steps)  # [batch, 1]
+    positions = starts + jnp.arange(self.num_steps + 1)[None, :]  # [batch, num_steps + 1]
+    chunk = text[positions]
+    _, logits = self._apply(params, chunk[:, :-1], None, dropout_key)
+    sums = token_sums(logits, chunk[:, 1:])
+    loss_sum, count = sums["loss"]
+    return loss_sum / count, (sums, extra)
+
+  def eval_splits(self, final):
+    return ("train", "valid") if final else ("valid",)
+
+  def evaluate(self, params, data, data_key, split, step):
+    text = data[split]
+    n = (text.shape[0] - 1) // self.num_steps
+    starts = jnp.arange(n) * self.num_steps
+    rows = int(self.config.data.eval_batch_size)
+    n_batches = -(-n // rows)
+    # Pad to whole batches by repeating the first window, then give padded rows zero weight.
+    starts = jnp.concatenate([starts, jnp.zeros(n_batches * rows - n, starts.dtype)]).reshape(n_batches, rows)
+    weights = (jnp.arange(n_batches * rows) < n).astype(jnp.float32).reshape(n_batches, rows)
+
+    def one_batch(_, xs):
+      batch_starts, w = xs
+      chunk = text[batch_starts[:, None] + jnp.arange(self.num_steps + 1)[None, :]]
+      _, logits = self._apply(params, chunk[:, :-1], None)
+      nll = optax.softmax_cross_entropy_with_integer_labels(logits, chunk[:, 1:])
+      correct = (jnp.argmax(logits, -1) == chunk[:, 1:]).astype(jnp.float32)
+      count = w.sum() * self.num_steps
+      return None, {"loss": ((nll.sum(-1) * w).sum(), count), "accuracy": ((correct.sum(-1) * w).sum(), count)}
+
+    _, sums = jax.lax.scan(one_batch, None, (starts, weights))
+    return jax.tree.map(lambda v: v.sum(0), sums)
+
+  def write_artifacts(self, workdir: Path) -> None:
+    """The character vocabulary (index = id), saved beside the checkpoints for sampling."""
+    (workdir / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False) + "\n")

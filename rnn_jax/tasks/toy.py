@@ -1,0 +1,68 @@
+"""Toy sequence classification (binary palindrome, Baum-Sweet, random combinations) on generated data.
+
+Batches are generated on the device from ``fold_in(data_key, step)``. Accuracy is measured on the
+freshly generated training batch (every batch is new data) and, at each evaluation point, on
+``config.data.eval_batches`` further fresh batches drawn from a separate evaluation stream.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rnn_jax import models
+from rnn_jax.tasks import base, toy_data
+
+EVAL_STREAM = 1  # fold_in index separating the evaluation stream from the training stream
+
+
+class ToyClassificationTask(base.Task):
+  examples_unit = "sequences"
+
+  def __init__(self, config):
+    super().__init__(config)
+    data = config.data
+    try:
+      self.spec = toy_data.TOY_TASKS[data.task]
+    except KeyError:
+      raise ValueError(f"unknown toy task {data.task!r}; choose one of {sorted(toy_data.TOY_TASKS)}") from None
+    self.length = int(data.length)
+    self.input_length = self.spec.input_length(self.length)
+    m = config.model
+    self.model = models.SequenceClassifier(
+        vocab_size=self.spec.vocab_size(self.length), num_classes=self.spec.num_classes(self.length),
+        embed_dim=m.embed_dim, cell_type=m.cell, features=m.features, num_layers=m.num_layers,
+        bidirectional=m.bidirectional, kernel_init=m.kernel_init, cell_kwargs=dict(m.cell_kwargs))
+
+  def derived(self):
+    return {**super().derived(), "input_length": self.input_length,
+            "vocab_size": self.spec.vocab_size(self.length), "num_classes": self.spec.num_classes(self.length)}
+
+  def _batch(self, key):
+    return self.spec.batch_fn(key, int(self.config.batch_size), self.length)
+
+  def init_params(self, key):
+    tokens = jnp.zeros((1, self.input_length), jnp.int32)
+    return self.model.init(key, tokens)["params"]
+
+  def _sums(self, params, inputs, labels):
+    logits = self.model.apply({"params": params}, inputs)  # [batch, classes]
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    count = jnp.asarray(labels.shape[0], jnp.float32)
+    return {"loss": (losses.sum(), count), "accuracy": (correct.sum(), count)}
+
+  def train_loss(self, params, extra, data, data_key, dropout_key, step):
+    inputs, labels = self._batch(jax.random.fold_in(data_key, step))
+    sums = self._sums(params, inputs, labels)
+    loss_sum, count = sums["loss"]
+    return loss_sum / count, (sums, extra)
+
+  def eval_splits(self, final):
+    return ("eval",)
+
+  def evaluate(self, params, data, data_key, split, step):
+    keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(data_key, EVAL_STREAM), step),
+                            int(self.config.data.eval_batches))
+    per_batch = jax.lax.map(lambda k: self._sums(params, *self._batch(k)), keys)
+    return jax.tree.map(lambda x: x.sum(0), per_batch)

@@ -1,0 +1,342 @@
+"""The generic training loop: all seeds of a config in one compiled program, checkpointed and logged.
+
+``train_and_evaluate(config, workdir)`` is the single entry point (``launch/main.py`` calls it).
+
+* Seeds: the train state has a leading seed axis sharded over a ``'seed'`` mesh axis
+  (``rnn_jax.seed_mesh``). Seed ``s`` derives everything from ``jax.random.key(s)``: its
+  initialisation, its data stream (``fold_in(data_key, step)``) and its dropout masks, so its
+  numbers do not depend on which other seeds run or on how many devices there are.
+* Steps: ``step`` counts completed training steps. Logging, evaluation and checkpoints fire every
+  ``*_every_steps`` and always on the last step. ``eval_every_steps = 0`` means: every epoch for
+  epoch-based tasks, only at the end otherwise.
+* Non-finite loss or gradients: that update is skipped (the parameters stay as they were), the
+  first bad step is recorded per seed, and at the next logging point the run stops with a
+  ``TrainingError`` naming the seed and step; no checkpoint is written after it.
+* Resuming: relaunching with the same config and workdir restores the latest checkpoint; since
+  data are a function of (seed, step), the resumed run is bit-identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from ml_collections import ConfigDict
+
+from rnn_jax import checkpointing, optim, reporting, run_outputs
+from rnn_jax.errors import ConfigError, TrainingError
+from rnn_jax.seed_mesh import SeedMesh
+from rnn_jax.tasks import base
+
+#: ``config.task`` -> "module:class" of its ``Task``; imported lazily so a toy run never loads TFDS.
+TASKS = {
+    "toy": "rnn_jax.tasks.toy:ToyClassificationTask",
+    "ptb": "rnn_jax.tasks.language_model:WordLanguageModelTask",
+    "chars": "rnn_jax.tasks.language_model:CharLanguageModelTask",
+}
+
+# fold_in indices of the per-seed key streams.
+INIT_STREAM, DATA_STREAM, DROPOUT_STREAM, EVAL_STREAM = 0, 1, 2, 3
+
+
+def make_task(config: ConfigDict) -> base.Task:
+  try:
+    module_name, class_name = TASKS[config.task].split(":")
+  except KeyError:
+    raise ConfigError(f"unknown task {config.task!r} in config.task; choose one of {sorted(TASKS)}") from None
+  return getattr(importlib.import_module(module_name), class_name)(config)
+
+
+# --- config and workdir checks (before anything is written) ---------------------------------------
+
+def validate_config(config: ConfigDict) -> None:
+  """Checks beyond the locked config's key and type checks; raises ``ConfigError`` with a fix."""
+  seeds = config.seeds
+  if not isinstance(seeds, (tuple, list)) or not seeds:
+    raise ConfigError("config.seeds must be a non-empty tuple of ints, e.g. --config.seeds='(0,1,2)'")
+  if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+    raise ConfigError(f"config.seeds must hold non-negative ints, got {tuple(seeds)}")
+  if len(set(seeds)) != len(seeds):
+    raise ConfigError(f"config.seeds has duplicates: {tuple(seeds)}")
+  duration = "num_epochs" if "num_epochs" in config else "num_train_steps"
+  checks = {
+      duration: config[duration],
+      "batch_size": config.batch_size,
+      "learning_rate": config.learning_rate,
+      "log_every_steps": config.log_every_steps,
+      "checkpoint_every_steps": config.checkpoint_every_steps,
+      "keep_checkpoints": config.keep_checkpoints,
+  }
+  for name, value in checks.items():
+    if not value > 0:
+      raise ConfigError(f"config.{name} must be positive, got {value}")
+  if config.max_devices < 0:
+    raise ConfigError(f"config.max_devices must be >= 0 (0 = all devices), got {config.max_devices}")
+  if config.eval_every_steps < 0:
+    raise ConfigError(f"config.eval_every_steps must be >= 0 (0 = every epoch / at the end), got {config.eval_every_steps}")
+  if config.optimizer not in optim.OPTIMIZERS:
+    raise ConfigError(f"config.optimizer {config.optimizer!r} is not one of {optim.OPTIMIZERS}")
+  if config.schedule.name not in optim.SCHEDULES:
+    raise ConfigError(f"config.schedule.name {config.schedule.name!r} is not one of {optim.SCHEDULES}")
+
+
+def prepare_workdir(workdir: str | os.PathLike, config: ConfigDict, is_writer: bool) -> Path:
+  """Creates the workdir, checks it is writable and holds no run of another config; writes config.json."""
+  path = Path(workdir)
+  config_json = config.to_json_best_effort(sort_keys=True, indent=2)
+  saved = path / "config.json"
+  if saved.exists():
+    previous = json.loads(saved.read_text())
+    if previous != json.loads(config_json):
+      changed = sorted(k for k in set(previous) | set(json.loads(config_json))
+                       if previous.get(k) != json.loads(config_json).get(k))
+      raise ConfigError(f"workdir {path} holds a run of a different config (differs in {', '.join(changed)}); "
+                        "pass a new --workdir, or delete that directory to start over")
+  if not is_writer:
+    return path
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    tmp = path / "config.json.tmp"
+    tmp.write_text(config_json + "\n")
+    os.replace(tmp, saved)
+  except OSError as e:
+    raise ConfigError(f"cannot write to workdir {path}: {e.strerror}; pass --workdir=<a writable directory>") from None
+  return path
+
+
+# --- the jitted per-seed functions ----------------------------------------------------------------
+
+@dataclasses.dataclass
+class Steps:
+  """The compiled functions of a run, built from the task, optimizer and seed mesh."""
+
+  task: base.Task
+  tx: optax.GradientTransformation
+  schedule: optax.Schedule
+  mesh: SeedMesh
+
+  def __post_init__(self):
+    sharded, replicated = self.mesh.sharded, self.mesh.replicated
+    self.init = jax.jit(self.mesh.per_seed(self._init_one), out_shardings=sharded)
+    self.data = jax.device_put(self.task.device_data(), replicated)
+    self._one_step_sharded = self.mesh.per_seed(self._train_one, num_shared=2)
+    self._train = jax.jit(self._train_and_accumulate, donate_argnums=(0, 1),
+                          in_shardings=(sharded, sharded, sharded, replicated, replicated),
+                          out_shardings=(sharded, sharded))
+    self.update_best = jax.jit(self.mesh.per_seed(self._update_best_one), donate_argnums=(0,),
+                               out_shardings=sharded)
+    self._evals = {}
+
+  def _init_one(self, seed):
+    params = self.task.init_params(jax.random.fold_in(jax.random.key(seed), INIT_STREAM))
+    state = {"params": params, "opt_state": self.tx.init(params), "extra": self.task.init_extra(),
+             "nonfinite_step": jnp.asarray(-1, jnp.int32)}
+    if self.task.validation_split:
+      state["best_params"] = params
+      worst = jnp.inf if self.task.best_metric[1] == "min" else -jnp.inf
+      state["best_value"] = jnp.asarray(worst, jnp.float32)
+    return state
+
+  def train(self, state, acc, seeds, step: int):
+    """One training step of every seed; ``acc`` accumulates the metric sums between log points."""
+    return self._train(state, acc, seeds, jnp.int32(step), self.data)
+
+  def _train_one(self, state, seed, step, data):
+    key = jax.random.key(seed)
+    data_key = jax.random.fold_in(key, DATA_STREAM)
+    dropout_key = jax.random.fold_in(jax.random.fold_in(key, DROPOUT_STREAM), step)
+    grad_fn = jax.value_and_grad(self.task.train_loss, has_aux=True)
+    (loss, (sums, extra)), grads = grad_fn(state["params"], state["extra"], data, data_key, dropout_key, step)
+    updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+    params = optax.apply_updates(state["params"], updates)
+    finite = jnp.isfinite(loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    keep_if_bad = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+    new_state = dict(state)
+    new_state.update(
+        params=keep_if_bad(params, state["params"]),
+        opt_state=keep_if_bad(opt_state, state["opt_state"]),
+        extra=keep_if_bad(extra, state["extra"]),
+        nonfinite_step=jnp.where(~finite & (state["nonfinite_step"] < 0), step, state["nonfinite_step"]),
+    )
+    one = jnp.asarray(1.0, jnp.float32)
+    sums = dict(sums)
+    sums.update(grad_norm=(optax.global_norm(grads), one), param_norm=(optax.global_norm(params), one),
+                learning_rate=(jnp.asarray(self.schedule(step), jnp.float32), one))
+    return new_state, sums
+
+  def _train_and_accumulate(self, state, acc, seeds, step, data):
+    state, sums = self._one_step_sharded(state, seeds, step, data)
+    return state, base.add_metric_sums(acc, sums)
+
+  def zero_accumulator(self, state, seeds):
+    shapes = jax.eval_shape(self._one_step_sharded, state, seeds, jnp.int32(0), self.data)[1]
+    return jax.tree.map(lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), self.mesh.sharded), shapes)
+
+  def _update_best_one(self, state, value, improved):
+    state = dict(state)
+    state["best_params"] = jax.tree.map(lambda p, b: jnp.where(improved, p, b),
+                                        state["params"], state["best_params"])
+    state["best_value"] = jnp.where(improved, value, state["best_value"])
+    return state
+
+  def evaluate(self, split: str, params, seeds, step: int):
+    if split not in self._evals:
+      def one(params, seed, step, data):
+        key = jax.random.fold_in(jax.random.key(seed), EVAL_STREAM)
+        return self.task.evaluate(params, data, key, split, step)
+      self._evals[split] = jax.jit(self.mesh.per_seed(one, num_shared=2))
+    return self._evals[split](params, seeds, jnp.int32(step), self.data)
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+def _fires(done: int, every: int, total: int) -> bool:
+  return done == total or (every > 0 and done % every == 0)
+
+
+class _Run:
+  """One launch of a config: set-up, resume, the step loop and the final evaluation."""
+
+  def __init__(self, config: ConfigDict, workdir: Path, task: base.Task):
+    self.config, self.workdir, self.task = config, workdir, task
+    self.is_writer = jax.process_index() == 0
+    self.total = task.num_train_steps
+    steps_per_unit = task.steps_per_epoch if "num_epochs" in config else 1
+    schedule = optim.make_schedule(config, steps_per_unit)
+    devices = jax.devices()[:config.max_devices] if config.max_devices > 0 else None
+    self.mesh = SeedMesh.create(tuple(config.seeds), devices)
+    self.steps = Steps(task, optim.make_optimizer(config, schedule), schedule, self.mesh)
+    self.seeds = self.mesh.seed_array()
+    every_eval = config.eval_every_steps or (task.steps_per_epoch or 0)
+    self.eval_every = every_eval
+    self.checkpoints = checkpointing.Checkpoints(workdir / "checkpoints", config.keep_checkpoints)
+
+  def _epoch_extra(self, done: int) -> dict:
+    spe = self.task.steps_per_epoch
+    return {"epoch": round(done / spe, 4)} if spe else {}
+
+  def _restore_or_init(self):
+    state = self.steps.init(self.seeds)
+    latest = self.checkpoints.latest_step()
+    if latest is None:
+      return state, 0
+    logging.info("Resuming from the checkpoint at step %d in %s", latest, self.workdir / "checkpoints")
+    return self.checkpoints.restore(latest, state), latest
+
+  def _check_finite(self, state, done: int):
+    bad = self.mesh.to_host(state["nonfinite_step"])
+    for seed, step in zip(self.mesh.seeds, bad):
+      if step >= 0:
+        last = self.checkpoints.latest_step()
+        kept = f"the last good checkpoint (step {last}) is kept" if last is not None else "no checkpoint was written"
+        raise TrainingError(f"seed {seed}: non-finite loss or gradient at step {int(step) + 1}; training stopped at "
+                            f"step {done} and {kept} in {self.workdir / 'checkpoints'}. Lower the learning rate "
+                            "or tighten grad_clip_norm, then relaunch with a new --workdir")
+
+  def _log_train(self, writer, progress, acc, done):
+    values = self.task.reduce_metrics(self.mesh.to_host(acc))
+    writer.write(done, "train", values, self._epoch_extra(done))
+    shown = {k: float(np.mean(v)) for k, v in values.items() if k not in ("param_norm",)}
+    progress.report(done, shown)
+
+  def _evaluate(self, writer, state, done: int, final: bool):
+    params = state["best_params"] if final and "best_params" in state else state["params"]
+    results = {}
+    for split in self.task.eval_splits(final):
+      values = self.task.reduce_metrics(self.mesh.to_host(self.steps.evaluate(split, params, self.seeds, done)))
+      name = f"final/{split}" if final else split
+      writer.write(done, name, values, self._epoch_extra(done))
+      logging.info("%s at step %d (mean over seeds): %s", name, done,
+                   ", ".join(f"{k} {np.mean(v):.4f}" for k, v in values.items()))
+      results[split] = values
+    return results
+
+  def _track_best(self, state, results):
+    split = self.task.validation_split
+    if split is None or split not in results:
+      return state
+    metric, mode = self.task.best_metric
+    value = np.asarray(results[split][metric], np.float32)
+    best = self.mesh.to_host(state["best_value"])
+    improved = value < best if mode == "min" else value > best
+    pad = self.mesh.padded_num_seeds - len(value)
+    value, improved = np.pad(value, (0, pad), mode="edge"), np.pad(improved, (0, pad), mode="edge")
+    put = lambda a: jax.device_put(a, self.mesh.sharded)
+    return self.steps.update_best(state, put(value), put(improved))
+
+  def run(self):
+    state, start = self._restore_or_init()
+    writer = run_outputs.MetricsWriter(self.workdir, self.mesh.seeds, start, self.is_writer)
+    progress = run_outputs.Progress(start, self.total)
+    logging.info("Training %d seeds %s on %d device(s) (%d seed slots), steps %d -> %d",
+                 len(self.mesh.seeds), self.mesh.seeds, self.mesh.num_devices,
+                 self.mesh.padded_num_seeds, start, self.total)
+    acc = self.steps.zero_accumulator(state, self.seeds)
+    c = self.config
+    timed_steps, t_start = 0, None
+    try:
+      for step in range(start, self.total):
+        state, acc = self.steps.train(state, acc, self.seeds, step)
+        done = step + 1
+        if t_start is None:  # the first call compiled; time from here
+          jax.block_until_ready(acc)
+          t_start, t_start_step = time.perf_counter(), done
+          progress.started(done)
+        if _fires(done, c.log_every_steps, self.total):
+          self._check_finite(state, done)
+          self._log_train(writer, progress, acc, done)
+          acc = self.steps.zero_accumulator(state, self.seeds)
+        if _fires(done, self.eval_every, self.total):
+          state = self._track_best(state, self._evaluate(writer, state, done, final=False))
+        if _fires(done, c.checkpoint_every_steps, self.total):
+          self._check_finite(state, done)
+          self.checkpoints.save(done, state)
+      elapsed = time.perf_counter() - t_start if t_start is not None else 0.0
+      timed_steps = self.total - t_start_step if t_start is not None else 0
+      self._evaluate(writer, state, self.total, final=True)
+      self.checkpoints.wait()
+    finally:
+      writer.close()
+      progress.close()
+      self.checkpoints.close()
+    return state, elapsed, timed_steps
+
+  def write_timing(self, elapsed: float, timed_steps: int, wall_clock: float):
+    if not self.is_writer:
+      return
+    per_s = (timed_steps * self.task.examples_per_step * len(self.mesh.seeds) / elapsed) if elapsed > 0 else None
+    timing = {"wall_clock_s": round(wall_clock, 1), "train_examples_per_s": per_s,
+              "examples_unit": self.task.examples_unit, "seeds": len(self.mesh.seeds),
+              "devices": self.mesh.num_devices, "platform": jax.devices()[0].platform,
+              "timed_steps": timed_steps}
+    (self.workdir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+
+
+def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
+  """Trains every seed of ``config``, evaluates, and writes all outputs to ``workdir``.
+
+  Returns the run's summary (``summary.json``'s content).
+  """
+  t0 = time.perf_counter()
+  validate_config(config)
+  task = make_task(config)  # loads data: a missing file fails here, before anything is written
+  logging.info("Derived values (not part of the config): %s", dict(task.derived()))
+  is_writer = jax.process_index() == 0
+  workdir = prepare_workdir(workdir, config, is_writer)
+  if is_writer:
+    task.write_artifacts(workdir)
+  run = _Run(config, workdir, task)
+  _, elapsed, timed_steps = run.run()
+  run.write_timing(elapsed, timed_steps, time.perf_counter() - t0)
+  if not is_writer:
+    return {}
+  return reporting.report_run(workdir)

@@ -1,0 +1,275 @@
+"""Tests for rnn_jax.reporting and launch/report.py on fake workdirs with known numbers."""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnn_jax import reporting
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Palindrome-like run: final eval accuracy per seed; mean 0.95, sample std 0.0458.
+FINAL_EVAL_ACCURACY = {0: 0.90, 1: 0.96, 2: 0.99}
+# Language-model-like run: final test perplexity per seed; mean 110.3, sample std 2.25.
+FINAL_TEST_PERPLEXITY = {0: 110.2, 1: 112.6, 2: 108.1}
+
+
+def write_run(workdir, name, records, *, seeds=None, config=None, timing=None, extra_lines=()):
+  """Writes a fake workdir the way the trainer does: config.json, metrics.jsonl, timing.json."""
+  workdir = Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  seeds = sorted({r["seed"] for r in records}) if seeds is None else seeds
+  (workdir / "config.json").write_text(json.dumps({"name": name, "seeds": seeds, **(config or {})}))
+  lines = [json.dumps(r) for r in records] + list(extra_lines)
+  (workdir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+  if timing is not None:
+    (workdir / "timing.json").write_text(json.dumps(timing))
+  return workdir
+
+
+def palindrome_records(final=True, seeds=(0, 1, 2)):
+  """Train every 10 steps, eval every 20, final/* at step 40; seeds interleaved like the trainer."""
+  records = []
+  for step in range(0, 50, 10):
+    for seed in seeds:
+      records.append({"seed": seed, "step": step, "split": "train",
+                      "loss": 0.7 - 0.01 * step + 0.001 * seed,
+                      "accuracy": 0.6 + 0.005 * step + 0.002 * seed,
+                      "learning_rate": 1e-3, "grad_norm": 0.3})
+      if step % 20 == 0:
+        records.append({"seed": seed, "step": step, "split": "eval",
+                        "loss": 0.65 - 0.01 * step, "accuracy": 0.62 + 0.006 * step + 0.01 * seed})
+  if final:
+    for seed in seeds:
+      records.append({"seed": seed, "step": 40, "split": "final/eval",
+                      "loss": 0.2 + 0.01 * seed, "accuracy": FINAL_EVAL_ACCURACY[seed]})
+      records.append({"seed": seed, "step": 40, "split": "final/train",
+                      "loss": 0.1 + 0.01 * seed, "accuracy": 0.97 + 0.01 * seed})
+  return records
+
+
+def lm_records(seeds=(0, 1, 2)):
+  """Per-epoch train and valid perplexity (with an epoch field), final/valid and final/test."""
+  records = []
+  for epoch in range(1, 5):
+    for seed in seeds:
+      records.append({"seed": seed, "step": 100 * epoch, "split": "train", "epoch": epoch,
+                      "perplexity": 400.0 / epoch + seed, "loss": 6.0 - 0.3 * epoch})
+      records.append({"seed": seed, "step": 100 * epoch, "split": "valid", "epoch": epoch,
+                      "perplexity": 450.0 / epoch + 2 * seed, "loss": 6.1 - 0.3 * epoch})
+  for seed in seeds:
+    records.append({"seed": seed, "step": 400, "split": "final/valid", "epoch": 4,
+                    "perplexity": FINAL_TEST_PERPLEXITY[seed] + 4.0, "loss": 4.75})
+    records.append({"seed": seed, "step": 400, "split": "final/test", "epoch": 4,
+                    "perplexity": FINAL_TEST_PERPLEXITY[seed], "loss": 4.7})
+  return records
+
+
+@pytest.fixture
+def palindrome_dir(tmp_path):
+  return write_run(tmp_path / "palindrome_lstm_T10", "palindrome_lstm_T10", palindrome_records(),
+                   config={"num_train_steps": 40, "optimizer": "adam", "learning_rate": 1e-3,
+                           "schedule": {"name": "constant"}},
+                   timing={"wall_clock_s": 95.0, "train_examples_per_s": 1100.0,
+                           "examples_unit": "sequences"})
+
+
+@pytest.fixture
+def lm_dir(tmp_path):
+  return write_run(tmp_path / "ptb_small", "ptb_lstm_small", lm_records(),
+                   config={"num_epochs": 4, "optimizer": "sgd", "learning_rate": 1.0,
+                           "schedule": {"name": "step_decay", "decay": 0.5, "start_epoch": 3}},
+                   timing={"wall_clock_s": 7200.0, "train_examples_per_s": 6200.0,
+                           "examples_unit": "words"})
+
+
+def test_summary_mean_and_std_match_numpy(palindrome_dir):
+  summary = reporting.write_summary(palindrome_dir)
+  assert json.loads((palindrome_dir / "summary.json").read_text()) == summary
+  assert summary["name"] == "palindrome_lstm_T10"
+  assert summary["seeds"] == [0, 1, 2]
+  assert summary["steps"] == 40
+  assert summary["timing"]["examples_unit"] == "sequences"
+  assert "epochs" not in summary
+  assert set(summary["per_seed"]) == {"0", "1", "2"}
+  assert set(summary["mean"]) == {"final/train/accuracy", "final/train/loss",
+                                  "final/eval/accuracy", "final/eval/loss"}
+  accuracies = [FINAL_EVAL_ACCURACY[s] for s in (0, 1, 2)]
+  assert [summary["per_seed"][str(s)]["final/eval/accuracy"] for s in (0, 1, 2)] == accuracies
+  for key in summary["mean"]:
+    values = [summary["per_seed"][str(s)][key] for s in (0, 1, 2)]
+    np.testing.assert_allclose(summary["mean"][key], np.mean(values), rtol=1e-12)
+    np.testing.assert_allclose(summary["std"][key], np.std(values, ddof=1), rtol=1e-12)
+  np.testing.assert_allclose(summary["std"]["final/eval/accuracy"], 0.0458257569, rtol=1e-8)
+
+
+def test_summary_without_final_splits_uses_last_logged_values(tmp_path):
+  workdir = write_run(tmp_path / "run", "no_finals", palindrome_records(final=False))
+  per_seed = reporting.write_summary(workdir)["per_seed"]
+  for seed in (0, 1, 2):
+    assert per_seed[str(seed)] == pytest.approx({
+        "train/loss": 0.7 - 0.4 + 0.001 * seed,
+        "train/accuracy": 0.6 + 0.2 + 0.002 * seed,
+        "eval/loss": 0.65 - 0.4,
+        "eval/accuracy": 0.62 + 0.24 + 0.01 * seed,
+    })  # learning_rate and grad_norm are diagnostics, not final metrics.
+
+
+def test_single_seed_has_zero_std_and_missing_seeds_are_named(tmp_path):
+  workdir = write_run(tmp_path / "run", "one_seed", palindrome_records(seeds=(1,)),
+                      seeds=[0, 1])
+  summary = reporting.summarize(workdir)
+  assert summary["seeds"] == [1]
+  assert summary["missing_seeds"] == [0]
+  assert summary["std"]["final/eval/accuracy"] == 0.0
+  assert "0.960 ± 0.000 (1 seed)" in reporting.format_results_table([workdir])
+
+
+def test_duplicate_lines_keep_the_last_and_truncated_last_line_is_skipped(tmp_path):
+  resumed = [  # A resumed run re-logs steps 30 and 40 of seed 0 with other values.
+      json.dumps({"seed": 0, "step": 30, "split": "train", "loss": 0.123, "accuracy": 0.9}),
+      json.dumps({"seed": 0, "step": 40, "split": "final/eval", "loss": 0.05, "accuracy": 0.93}),
+      '{"seed": 0, "step": 50, "split": "tra',  # killed mid-write
+  ]
+  workdir = write_run(tmp_path / "run", "dupes", palindrome_records(), extra_lines=resumed)
+  run = reporting.load_run(workdir)
+  keys = [(r.seed, r.step, r.split) for r in run.records]
+  assert len(keys) == len(set(keys)) == len(palindrome_records())
+  summary = reporting.summarize(run)
+  assert summary["per_seed"]["0"]["final/eval/accuracy"] == 0.93
+  _, curves = reporting.learning_curves(run.records, "train", "loss")
+  np.testing.assert_array_equal(curves[0][0], [0, 10, 20, 30, 40])
+  assert curves[0][1][3] == 0.123
+
+
+def test_broken_line_in_the_middle_is_an_error(tmp_path):
+  workdir = write_run(tmp_path / "run", "broken", palindrome_records()[:2],
+                      extra_lines=["{not json", json.dumps(palindrome_records()[2])])
+  with pytest.raises(reporting.ReportError, match=r"metrics.jsonl:3: not valid JSON"):
+    reporting.load_run(workdir)
+
+
+def test_results_table_has_mean_std_cells_and_run_columns(palindrome_dir, lm_dir, tmp_path):
+  out = tmp_path / "report" / "results.md"
+  text = reporting.write_results_md([palindrome_dir, lm_dir], out, command="python x.py")
+  assert out.read_text() == text
+  lines = text.splitlines()
+  header = next(line for line in lines if line.startswith("| experiment"))
+  columns = [c.strip() for c in header.strip("|").split("|")]
+  assert columns == ["experiment", "final/train/accuracy", "final/train/loss",
+                     "final/valid/perplexity", "final/valid/loss", "final/eval/accuracy",
+                     "final/eval/loss", "final/test/perplexity", "final/test/loss", "steps",
+                     "epochs", "optimizer", "lr", "schedule", "train throughput", "wall clock"]
+  palindrome_row = next(line for line in lines if line.startswith("| palindrome_lstm_T10"))
+  lm_row = next(line for line in lines if line.startswith("| ptb_lstm_small"))
+  assert "0.950 ± 0.046 (3 seeds)" in palindrome_row          # accuracy: 3 decimals
+  assert "0.210 ± 0.010 (3 seeds)" in palindrome_row          # loss: 3 decimals
+  assert "1,100 sequences/s" in palindrome_row and "95 s" in palindrome_row
+  assert "| adam " in palindrome_row and "| constant " in palindrome_row
+  assert "110.3 ± 2.3 (3 seeds)" in lm_row                    # perplexity: 1 decimal
+  assert "114.3 ± 2.3 (3 seeds)" in lm_row
+  assert "step_decay(decay=0.5, start_epoch=3)" in lm_row
+  assert "6,200 words/s" in lm_row and "2.0 h" in lm_row
+  assert lm_row.count("—") == 4 and palindrome_row.count("—") == 5  # other runs' metrics, epochs
+  assert "ddof=1" in text and "Made by: `python x.py`" in text
+  assert f"`{lm_dir}`" in text
+
+
+def test_aggregate_curves_align_on_common_steps():
+  curves = {0: (np.array([0.0, 10, 20, 30]), np.array([1.0, 2, 3, 4])),
+            1: (np.array([0.0, 10, 20]), np.array([3.0, 2, 7])),
+            2: (np.array([10.0, 20, 30]), np.array([5.0, 8, 1]))}
+  x, mean, std = reporting.aggregate_curves(curves)
+  np.testing.assert_array_equal(x, [10, 20])
+  np.testing.assert_allclose(mean, [np.mean([2, 2, 5]), np.mean([3, 7, 8])])
+  np.testing.assert_allclose(std, [np.std([2, 2, 5], ddof=1), np.std([3, 7, 8], ddof=1)])
+  _, _, single_std = reporting.aggregate_curves({0: curves[0]})
+  np.testing.assert_array_equal(single_std, np.zeros(4))
+
+
+def test_curves_use_epochs_only_when_every_record_has_one(palindrome_dir, lm_dir):
+  lm = reporting.load_run(lm_dir)
+  x_axis, curves = reporting.learning_curves(lm.records, "valid", "perplexity")
+  assert x_axis == "epoch"
+  np.testing.assert_array_equal(curves[2][0], [1, 2, 3, 4])
+  np.testing.assert_allclose(curves[2][1], [450.0 / e + 4 for e in (1, 2, 3, 4)])
+  palindrome = reporting.load_run(palindrome_dir)
+  assert reporting.learning_curves(palindrome.records, "eval", "accuracy")[0] == "step"
+
+
+def assert_png(path):
+  path = Path(path)
+  assert path.is_file() and path.stat().st_size > 1000
+  assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_plot_learning_curves_writes_one_png_per_curve(palindrome_dir, lm_dir):
+  written = reporting.plot_learning_curves(palindrome_dir)
+  assert sorted(p.name for p in written) == sorted(
+      f"{split}_{metric}.png" for split, metric in [
+          ("train", "loss"), ("train", "accuracy"), ("train", "learning_rate"),
+          ("train", "grad_norm"), ("eval", "loss"), ("eval", "accuracy")])
+  lm_written = reporting.plot_learning_curves(lm_dir)
+  assert {p.name for p in lm_written} == {"train_perplexity.png", "train_loss.png",
+                                          "valid_perplexity.png", "valid_loss.png",
+                                          "perplexity_train_valid.png"}
+  for path in written + lm_written:
+    assert path.parent.name == "plots"
+    assert_png(path)
+
+
+def test_plot_comparison_and_its_error_naming_the_available_curves(palindrome_dir, tmp_path):
+  other = write_run(tmp_path / "peephole", "palindrome_peephole_T10",
+                    palindrome_records(seeds=(0, 1)))
+  out = reporting.plot_comparison([palindrome_dir, other], "accuracy", "eval",
+                                  tmp_path / "cmp" / "c.png")
+  assert_png(out)
+  with pytest.raises(reporting.ReportError, match=r"valid/perplexity.*eval/accuracy"):
+    reporting.plot_comparison([palindrome_dir], "perplexity", "valid", tmp_path / "c.png")
+
+
+def test_report_run_writes_everything_into_the_workdir(lm_dir):
+  summary = reporting.report_run(lm_dir)
+  assert summary["epochs"] == 4
+  assert (lm_dir / "summary.json").is_file()
+  assert "110.3 ± 2.3 (3 seeds)" in (lm_dir / "results.md").read_text()
+  assert_png(lm_dir / "plots" / "perplexity_train_valid.png")
+
+
+def run_cli(*args, cwd):
+  env = {**os.environ, "PYTHONPATH": str(REPO)}
+  return subprocess.run([sys.executable, str(REPO / "launch" / "report.py"), *args], cwd=cwd,
+                        env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("make_dir", [False, True], ids=["missing", "empty"])
+def test_cli_reports_a_bad_workdir_in_one_line(tmp_path, make_dir):
+  bad = tmp_path / "no_such_run"
+  if make_dir:
+    bad.mkdir()
+  result = run_cli(f"--workdirs={bad}", f"--out={tmp_path / 'out'}", cwd=tmp_path)
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr
+  assert result.stderr.strip().splitlines()[-1:] == [result.stderr.strip()]
+  assert result.stderr.startswith("error: workdir ") and str(bad) in result.stderr
+  assert not (tmp_path / "out").exists()
+
+
+def test_cli_writes_table_and_comparison(palindrome_dir, tmp_path):
+  other = write_run(tmp_path / "peephole", "palindrome_peephole_T10",
+                    palindrome_records(seeds=(0, 1)))
+  result = run_cli("--workdirs", str(palindrome_dir), str(other), "--out=reports", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  out = tmp_path / "reports"
+  assert (out / "results.md").read_text() == result.stdout
+  assert "0.950 ± 0.046 (3 seeds)" in result.stdout
+  assert "| palindrome_peephole_T10" in result.stdout
+  assert "(2 seeds)" in result.stdout
+  assert "Made by: `python " in result.stdout
+  assert_png(out / "comparison_eval_accuracy.png")
