@@ -38,6 +38,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.data.eval_batch_size = 1    # evaluation streams (1 = the whole split as one stream, as the reference test)
   c.data.manual_dir = ""        # folder with ptb.{train,valid,test}.txt; "" = $RNN_JAX_DATA_DIR/ptb, then download
   c.data.tfds_dir = ""          # TFDS data dir; "" = $RNN_JAX_TFDS_DIR or ~/tensorflow_datasets
+  c.data.final_eval_train = True  # the final evaluation includes a full pass over train
 
   c.model = ConfigDict()
   c.model.cell = "lstm"
@@ -65,6 +66,7 @@ def apply_smoke(c: ConfigDict) -> None:
   c.num_train_steps = 30
   c.schedule.hold, c.schedule.every = 10.0, 10.0
   c.data.eval_batch_size = 128
+  c.data.final_eval_train = False
   c.data.num_steps = 35
   c.model.features = c.model.embed_dim = 16
   c.log_every_steps = c.eval_every_steps = 10

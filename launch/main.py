@@ -43,5 +43,18 @@ def main(argv):
     sys.exit(f"error: {e}")
 
 
+def parse_flags(argv):
+  """absl's parsing, with one-line errors for unknown config keys and bad values."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"error: {e} (see --helpshort)")
+  except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config lacks
+    key = str(e).strip("'\"")
+    flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a), f"--config...{key}")
+    sys.exit(f"error: the config has no field {key!r} ({flag}); check its spelling against the "
+             "fields defined in the config file")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

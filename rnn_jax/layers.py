@@ -42,6 +42,21 @@ def _scan_body(cell: cells_lib.RecurrentCell, carry: Carry, xs):
   return new_carry, y_t
 
 
+IMPLEMENTATIONS = ("auto", "fused", "scan")
+
+
+def _hoist_inputs(setting: bool | None) -> bool:
+  """Whether the fused loop computes the input path before the loop; None: per platform.
+
+  On CPU the input path is faster inside the loop (measured: the hoisted ``[time, batch, blocks*n]``
+  buffer costs more memory traffic than the one large matmul saves); on GPU/TPU one large matmul is
+  the usual win (as in cuDNN), so it is hoisted there.
+  """
+  if setting is not None:
+    return setting
+  return jax.default_backend() != "cpu"
+
+
 class RNNLayer(nn.Module):
   """Runs ``cell`` over the time axis with ``lax.scan`` (via ``nn.scan``).
 
@@ -63,12 +78,20 @@ class RNNLayer(nn.Module):
   cell: cells_lib.RecurrentCell
   reverse: bool = False
   unroll: int = 1
+  implementation: str = "auto"
+  hoist_inputs: bool | None = None
 
   @nn.compact
   def __call__(self, inputs: Array, initial_carry: Carry | None = None,
                seq_lengths: Array | None = None) -> tuple[Carry, Array]:
     if initial_carry is None:
       initial_carry = self.cell.initialize_carry(None, inputs[:, 0].shape)
+    if self._use_fused():
+      valid = None if seq_lengths is None else length_mask(seq_lengths, inputs.shape[1]).T
+      carry, outputs = self.cell.fused_sequence(
+          jnp.swapaxes(inputs, 0, 1), initial_carry, valid, reverse=self.reverse,
+          unroll=self.unroll, hoist_inputs=_hoist_inputs(self.hoist_inputs))
+      return carry, jnp.swapaxes(outputs, 0, 1)
     # Time-major before the projection, so the transpose touches the narrower input.
     projected = self.cell.project_inputs(jnp.swapaxes(inputs, 0, 1))  # [time, batch, blocks*n]
     valid = None if seq_lengths is None else length_mask(seq_lengths, inputs.shape[1]).T  # [time, batch]
@@ -84,6 +107,16 @@ class RNNLayer(nn.Module):
     )
     carry, outputs = scan(self.cell, initial_carry, (projected, valid))
     return carry, jnp.swapaxes(outputs, 0, 1)  # [batch, time, n]
+
+  def _use_fused(self) -> bool:
+    if self.implementation not in IMPLEMENTATIONS:
+      raise ValueError(f"implementation={self.implementation!r}; choose one of {IMPLEMENTATIONS}")
+    if self.implementation == "scan":
+      return False
+    available = self.cell.fused_spec() is not None
+    if self.implementation == "fused" and not available:
+      raise ValueError(f"{type(self.cell).__name__} has no fused loop; use implementation='scan'")
+    return available
 
 
 class Bidirectional(nn.Module):

@@ -169,7 +169,7 @@ class Steps:
     )
     one = jnp.asarray(1.0, jnp.float32)
     sums = dict(sums)
-    sums.update(grad_norm=(optax.global_norm(grads), one), param_norm=(optax.global_norm(params), one),
+    sums.update(grad_norm=(optax.tree.norm(grads), one), param_norm=(optax.tree.norm(params), one),
                 learning_rate=(jnp.asarray(self.schedule(step), jnp.float32), one))
     return new_state, sums
 

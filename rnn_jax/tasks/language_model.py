@@ -136,7 +136,9 @@ class WordLanguageModelTask(_LanguageModelTask):
     return loss, (sums, {"carry": jax.lax.stop_gradient(carry)})
 
   def eval_splits(self, final):
-    return ("train", "valid", "test") if final else ("valid",)
+    if not final:
+      return ("valid",)
+    return ("train", "valid", "test") if self.config.data.final_eval_train else ("valid", "test")
 
   def evaluate(self, params, data, data_key, split, step):
     streams = data[f"eval_{split}"]

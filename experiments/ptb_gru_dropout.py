@@ -1,0 +1,23 @@
+"""Penn Treebank small architecture with GRU layers and dropout -- the suite's main command.
+
+Command:
+  python launch/main.py --config=experiments/ptb_gru_dropout.py                  # 3 seeds
+  python launch/main.py --config=experiments/ptb_gru_dropout.py --config.seeds='(0,)'   # one seed on CPU
+  python launch/main.py --config=experiments/ptb_gru_dropout.py:smoke
+
+Everything as `ptb_lstm_dropout.py` but the cell (reset-before GRU, the reports' equations).
+Expected runtime on a 2-core CPU, one seed: about 1.5-2 hours (39 epochs).
+Expected result: test perplexity <= 92 (the reports: 92.4 and 104.5). Measured: see README.
+"""
+from experiments import ptb_lstm, ptb_lstm_dropout
+
+
+def get_config(arg=None):
+  c = ptb_lstm_dropout.get_config()
+  c.name = "ptb_gru_dropout"
+  c.model.cell = "gru"
+  if arg == "smoke":
+    ptb_lstm.apply_smoke(c)
+  elif arg:
+    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
+  return c

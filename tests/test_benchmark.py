@@ -1,0 +1,93 @@
+"""The benchmark at toy shapes, the Flax peer against our layer, and the fused loop's gradients."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rnn_jax import benchmarking, cells, layers
+
+BATCH, TIME, IN, HID = 3, 7, 5, 4
+
+
+def _close(a, b, **kw):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), **kw)
+
+
+def test_benchmark_runs_and_prints_a_table(tmp_path):
+  results = benchmarking.run_benchmark(["toy"], ["lstm", "gru"], repeats=2)
+  impls = {r.implementation for r in results}
+  assert {"ours", "flax"} <= impls
+  assert ("torch" in impls) == benchmarking.torch_available()
+  for r in results:
+    assert r.median_ms > 0 and r.tokens_per_s > 0
+    if r.implementation == "ours":
+      assert r.ratio_vs_ours == pytest.approx(1.0)
+  table = benchmarking.format_table(results)
+  assert table.count("\n") == len(results) + 1 and "| toy | gru | flax |" in table
+  path = tmp_path / "bench.json"
+  benchmarking.write_json(str(path), results)
+  assert path.read_text().count('"implementation"') == len(results)
+
+
+@pytest.mark.parametrize("cell", benchmarking.CELLS)
+def test_flax_peer_computes_the_same_function(cell):
+  """With mapped weights, nn.RNN(OptimizedLSTMCell / GRUCell) equals our layer, gradients too."""
+  shape = benchmarking.SHAPES["toy"]
+  ours_fn, args = benchmarking.jax_grad_setup("ours", cell, shape)
+  flax_fn, flax_args = benchmarking.jax_grad_setup("flax", cell, shape)
+  params, xs, _ = args
+  ours = benchmarking.our_layer(cell, shape.hidden).apply({"params": params}, xs)[1]
+  peer = benchmarking.flax_layer(cell, shape.hidden).apply({"params": flax_args[0]}, xs)
+  np.testing.assert_allclose(ours, peer, rtol=1e-5, atol=1e-6)
+  g_ours, g_flax = ours_fn(*args), flax_fn(*flax_args)
+  _close(g_ours[1], g_flax[1], rtol=1e-4, atol=1e-6)  # input gradients
+  _close(benchmarking.map_params_to_flax(cell, g_ours[0]), g_flax[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not benchmarking.torch_available(), reason="PyTorch not installed")
+def test_torch_peer_runs():
+  fn, args = benchmarking.torch_grad_setup("gru", benchmarking.SHAPES["toy"], threads=1)
+  grads = fn(*args)
+  assert grads[0].shape == (3, 5, 4)
+
+
+CASES = [("lstm", {}), ("gru", {}), ("gru", {"reset_after": True}),
+         ("gru", {"reset_after": True, "use_bias": False})]
+
+
+# (padded, reverse, hoist): every flag on in some combination, every cell in every combination.
+OPTIONS = [(False, False, False), (True, True, False), (True, False, True)]
+
+
+@pytest.mark.parametrize("padded,reverse,hoist", OPTIONS)
+@pytest.mark.parametrize("name,kwargs", CASES)
+def test_fused_loop_matches_autodiff_through_scan(name, kwargs, padded, reverse, hoist):
+  """The hand-written backward pass of the fused loop equals autodiff through ``nn.scan``."""
+  kx, kc, kh = jax.random.split(jax.random.key(1), 3)
+  xs = jax.random.normal(kx, (BATCH, TIME, IN))
+  cot = jax.random.normal(kc, (BATCH, TIME, HID))
+  lengths = jnp.array([TIME, 3, 1]) if padded else None
+
+  def make(implementation):
+    return layers.RNNLayer(cells.make_cell(name, HID, **kwargs), reverse=reverse,
+                           implementation=implementation, hoist_inputs=hoist)
+
+  fused, scan = make("fused"), make("scan")
+  params = scan.init(jax.random.key(0), xs)["params"]
+  assert jax.tree.structure(fused.init(jax.random.key(0), xs)["params"]) == jax.tree.structure(params)
+  carry0 = jax.tree.map(lambda a: 0.5 * jax.random.normal(kh, a.shape),
+                        scan.cell.initialize_carry(None, xs[:, 0].shape))
+
+  def loss(layer):
+    def f(params, xs, carry0):
+      carry, ys = layer.apply({"params": params}, xs, carry0, seq_lengths=lengths)
+      return jnp.sum(ys * cot) + sum(jnp.sum(c ** 2) for c in jax.tree.leaves(carry))
+    return jax.value_and_grad(f, argnums=(0, 1, 2))
+
+  (v_f, g_f), (v_s, g_s) = loss(fused)(params, xs, carry0), loss(scan)(params, xs, carry0)
+  np.testing.assert_allclose(v_f, v_s, rtol=1e-5)
+  _close(g_f, g_s, rtol=1e-4, atol=1e-5)
+  if padded:
+    mask = np.asarray(layers.length_mask(lengths, TIME))
+    assert np.all(np.asarray(g_f[1])[~mask] == 0.0)

@@ -1,0 +1,176 @@
+"""The training engine: every config end to end, seed/device invariance, kill-and-resume, bad input, NaN guard."""
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_jax import train
+from rnn_jax.errors import ConfigError, TrainingError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.py") if p.stem not in ("__init__", "common"))
+
+
+@pytest.fixture(autouse=True)
+def data_env(monkeypatch, tmp_path_factory):
+  """Real corpora from ../shared/data; a TFDS directory private to the test session."""
+  monkeypatch.setenv("RNN_JAX_DATA_DIR", str(SHARED_DATA))
+  monkeypatch.setenv("RNN_JAX_TFDS_DIR", str(tmp_path_factory.getbasetemp() / "tfds"))
+
+
+def load_config(name, arg="smoke"):
+  return importlib.import_module(f"experiments.{name}").get_config(arg)
+
+
+def tiny_palindrome(**overrides):
+  c = load_config("palindrome_lstm")
+  c.update(overrides)
+  return c
+
+
+def read_metrics(workdir):
+  return [json.loads(line) for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_config_runs_end_to_end_when_shrunk(name, tmp_path):
+  config = load_config(name)
+  assert config.name.endswith("_smoke")
+  summary = train.train_and_evaluate(config, tmp_path)
+  for output in ("config.json", "metrics.jsonl", "summary.json", "results.md", "timing.json"):
+    assert (tmp_path / output).stat().st_size > 0, output
+  assert list((tmp_path / "plots").glob("*.png"))
+  assert len(list((tmp_path / "tensorboard").iterdir())) == len(config.seeds)
+  assert sorted(summary["per_seed"]) == sorted(str(s) for s in config.seeds)
+  final = [r for r in read_metrics(tmp_path) if r["split"].startswith("final/")]
+  assert final and all(np.isfinite(r["loss"]) for r in final)
+
+
+def test_the_main_command_config_loads_and_builds_the_model():
+  config = load_config("ptb_gru_dropout", None)
+  assert config.model.cell == "gru" and config.model.dropout_rate > 0 and len(config.seeds) == 3
+  train.validate_config(config)
+
+
+# --- seeds on the mesh --------------------------------------------------------------------------
+
+def final_train_loss(workdir, seed):
+  records = [r for r in read_metrics(workdir) if r["split"] == "train" and r["seed"] == seed]
+  return max(records, key=lambda r: r["step"])["loss"]
+
+
+def test_a_seed_gives_the_same_numbers_alone_with_others_and_on_1_2_4_devices(tmp_path):
+  runs = {"alone_1dev": ((1,), 1), "three_1dev": ((0, 1, 2), 1), "three_2dev": ((0, 1, 2), 2),
+          "three_4dev": ((0, 1, 2), 4), "two_4dev": ((1, 2), 4)}
+  losses = {}
+  for name, (seeds, devices) in runs.items():
+    config = tiny_palindrome(seeds=seeds, max_devices=devices, num_train_steps=50, log_every_steps=50,
+                             eval_every_steps=50, checkpoint_every_steps=50)
+    train.train_and_evaluate(config, tmp_path / name)
+    losses[name] = final_train_loss(tmp_path / name, 1)
+  reference = losses["alone_1dev"]
+  for name, loss in losses.items():
+    assert abs(loss - reference) / abs(reference) <= 1e-4, (name, loss, reference)
+  # Different seeds do differ.
+  assert final_train_loss(tmp_path / "three_1dev", 0) != final_train_loss(tmp_path / "three_1dev", 1)
+
+
+# --- kill and resume ----------------------------------------------------------------------------
+
+def launch(workdir, *overrides):
+  cmd = [sys.executable, str(REPO / "launch" / "main.py"), f"--config={REPO / 'experiments' / 'palindrome_lstm.py'}:smoke",
+         f"--workdir={workdir}", *overrides]
+  return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "XLA_FLAGS": ""})
+
+
+RESUME_FLAGS = ("--config.num_train_steps=1500", "--config.log_every_steps=50", "--config.eval_every_steps=100",
+                "--config.checkpoint_every_steps=100", "--config.keep_checkpoints=3")
+
+
+def test_killed_run_resumes_to_bit_identical_results(tmp_path):
+  full = launch(tmp_path / "full", *RESUME_FLAGS)
+  killed = launch(tmp_path / "killed", *RESUME_FLAGS)
+  deadline = time.time() + 300
+  while not (tmp_path / "killed" / "checkpoints" / "200").exists():
+    assert killed.poll() is None, killed.stderr.read()
+    assert time.time() < deadline, "no checkpoint within 300 s"
+    time.sleep(0.05)
+  assert killed.poll() is None, "the run ended before it could be killed: make it longer"
+  killed.send_signal(signal.SIGKILL)
+  killed.wait()
+  resumed = launch(tmp_path / "killed", *RESUME_FLAGS)
+  assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+  assert full.wait(timeout=600) == 0, full.stderr.read()
+  assert "Resuming from the checkpoint" in resumed.stderr.read()
+  summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("full", "killed")]
+  assert summaries[0]["per_seed"] == summaries[1]["per_seed"]
+  assert read_metrics(tmp_path / "full") == read_metrics(tmp_path / "killed")
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag,message", [
+    ("--config.no_such_key=1", "no_such_key"),
+    ("--config.batch_size=abc", "batch_size"),
+    ("--config.seeds=()", "config.seeds must be a non-empty"),
+    ("--config.num_train_steps=0", "config.num_train_steps must be positive"),
+    ("--config.learning_rate=-1.0", "config.learning_rate must be positive"),
+])
+def test_bad_config_fails_with_one_clear_line_and_writes_nothing(flag, message, tmp_path):
+  proc = launch(tmp_path / "run", flag)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode != 0
+  last = [line for line in stderr.strip().splitlines() if line.strip()][-1]
+  assert message in last, stderr
+  assert "Traceback" not in stderr
+  assert not (tmp_path / "run").exists()
+
+
+def test_unwritable_workdir_is_a_clear_error(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  proc = launch(blocker / "run")
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode != 0
+  assert stderr.strip().splitlines()[-1].startswith(f"error: cannot write to workdir {blocker / 'run'}")
+
+
+def test_relaunch_with_another_config_is_refused_and_keeps_the_checkpoints(tmp_path):
+  train.train_and_evaluate(tiny_palindrome(), tmp_path)
+  before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+  metrics_before = (tmp_path / "metrics.jsonl").read_text()
+  with pytest.raises(ConfigError, match="different config .*learning_rate"):
+    train.train_and_evaluate(tiny_palindrome(learning_rate=0.5), tmp_path)
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+  assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = tiny_palindrome(optimizer="adam", learning_rate=1e38, grad_clip_norm=0.0, num_train_steps=20,
+                           log_every_steps=1, checkpoint_every_steps=1, eval_every_steps=0)
+  with pytest.raises(TrainingError, match=r"seed \d: non-finite loss or gradient at step (\d+)") as error:
+    train.train_and_evaluate(config, tmp_path)
+  bad_step = int(__import__("re").search(r"at step (\d+)", str(error.value)).group(1))
+  steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert steps and max(steps) < bad_step
+  assert f"last good checkpoint (step {max(steps)})" in str(error.value)
+  # The kept checkpoint restores and holds finite parameters.
+  from rnn_jax import checkpointing
+  import orbax.checkpoint as ocp
+  restored = ocp.CheckpointManager(tmp_path / "checkpoints").restore(max(steps))
+  leaves = [np.asarray(x) for x in __import__("jax").tree.leaves(restored["params"])]
+  assert all(np.all(np.isfinite(x)) for x in leaves)
+
+
+def test_validate_config_rejects_duplicate_seeds():
+  with pytest.raises(ConfigError, match="duplicates"):
+    train.validate_config(tiny_palindrome(seeds=(1, 1)))
