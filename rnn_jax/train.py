@@ -283,6 +283,7 @@ class _Run:
     acc = self.steps.zero_accumulator(state, self.seeds)
     c = self.config
     timed_steps, t_start = 0, None
+    milestones = self.task.milestones(self.total)
     try:
       for step in range(start, self.total):
         state, acc = self.steps.train(state, acc, self.seeds, step)
@@ -297,6 +298,10 @@ class _Run:
           acc = self.steps.zero_accumulator(state, self.seeds)
         if _fires(done, self.eval_every, self.total):
           state = self._track_best(state, self._evaluate(writer, state, done, final=False))
+        if done in milestones:
+          host_params = self.mesh.to_host(state["params"])  # every process takes part in the gather
+          if self.is_writer:
+            self.task.at_milestone(self.workdir, done, host_params, self.mesh.seeds)
         if _fires(done, c.checkpoint_every_steps, self.total):
           self._check_finite(state, done)
           self.checkpoints.save(done, state)

@@ -58,6 +58,13 @@ class Task(abc.ABC):
   def write_artifacts(self, workdir) -> None:
     """Files the task keeps beside the checkpoints (e.g. a vocabulary); called once at start."""
 
+  def milestones(self, total_steps: int) -> set[int]:
+    """Completed-step counts at which ``at_milestone`` runs (e.g. samples at 1/3, 2/3, 3/3)."""
+    return set()
+
+  def at_milestone(self, workdir, step: int, params: Any, seeds: tuple[int, ...]) -> None:
+    """Host-side outputs at a milestone; ``params`` is seed-stacked (leading axis = ``seeds``)."""
+
   # --- per-seed functions (pure JAX) -------------------------------------------------------------
   @abc.abstractmethod
   def init_params(self, key: Array) -> Any:
