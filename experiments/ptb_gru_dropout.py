@@ -16,8 +16,4 @@ def get_config(arg=None):
   c = ptb_lstm_dropout.get_config()
   c.name = "ptb_gru_dropout"
   c.model.cell = "gru"
-  if arg == "smoke":
-    ptb_lstm.apply_smoke(c)
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
-  return c
+  return ptb_lstm.finish(c, arg)

@@ -51,6 +51,11 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.model.tie_embeddings = True
   c.model.cell_kwargs = ConfigDict()
 
+  return finish(c, arg)
+
+
+def finish(c: ConfigDict, arg: str | None) -> ConfigDict:
+  """Applies the config argument: none, or `smoke`."""
   if arg == "smoke":
     apply_smoke(c)
   elif arg:

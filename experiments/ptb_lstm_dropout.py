@@ -23,8 +23,4 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.num_epochs = 39
   c.schedule = ConfigDict({"name": "step_decay", "hold": 6.0, "every": 1.0, "gamma": 0.8})
   c.model.dropout_rate = 0.4
-  if arg == "smoke":
-    ptb_lstm.apply_smoke(c)
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
-  return c
+  return ptb_lstm.finish(c, arg)

@@ -24,8 +24,4 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.model.dropout_rate = 0.65
   c.model.init_scale = 0.04
   c.model.tie_embeddings = False
-  if arg == "smoke":
-    ptb_lstm.apply_smoke(c)
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
-  return c
+  return ptb_lstm.finish(c, arg)

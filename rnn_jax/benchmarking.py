@@ -3,7 +3,8 @@
 ``run_benchmark`` times, for every shape and cell, the gradient of a scalar loss with respect to the
 parameters *and* the inputs of
 
-* ``ours``  -- ``rnn_jax.layers.RNNLayer`` (input projection hoisted out of the loop, ``nn.scan``);
+* ``ours``  -- ``rnn_jax.layers.RNNLayer`` (default implementation: the fused loop for LSTM/GRU, see
+  ``rnn_jax.cells``; input projection inside the loop on CPU, hoisted on GPU/TPU);
 * ``flax``  -- Flax's stock ``nn.RNN(nn.OptimizedLSTMCell)`` / ``nn.RNN(nn.GRUCell)``;
 * ``torch`` -- ``torch.nn.LSTM`` / ``torch.nn.GRU`` (batch_first, ``torch.set_num_threads(cores)``),
   only when PyTorch is installed.

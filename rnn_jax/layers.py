@@ -58,10 +58,20 @@ def _hoist_inputs(setting: bool | None) -> bool:
 
 
 class RNNLayer(nn.Module):
-  """Runs ``cell`` over the time axis with ``lax.scan`` (via ``nn.scan``).
+  """Runs ``cell`` over the time axis with ``lax.scan``.
 
-  The input path of every time step is computed before the loop as one ``[batch*time, in] x
-  [in, blocks*n]`` matmul; only the recurrent matmul and the gate math run inside the scan.
+  Two implementations compute the same function (tests compare values and gradients):
+
+  * ``scan``: ``nn.scan`` over ``cell.step``, differentiated by autodiff. The input path of every
+    time step is computed before the loop as one ``[batch*time, in] x [in, blocks*n]`` matmul;
+    only the recurrent matmul and the gate math run inside the scan.
+  * ``fused`` (LSTM and GRU): ``cell.fused_sequence``, a ``lax.scan`` with a hand-written
+    backward pass (``jax.custom_vjp``) that stores only the activated gates and does one matmul
+    per step backwards; weight gradients are single large matmuls after the loop. ``hoist_inputs``
+    chooses where the input path is computed: ``None`` = per platform -- hoisted out of the loop
+    on GPU/TPU, inside it on CPU, where the hoisted ``[time, batch, blocks*n]`` buffer measured
+    slower than the per-step matmuls (README, Performance).
+  * ``auto`` (default): ``fused`` when the cell has it, else ``scan``.
 
   Attributes:
     cell: a ``rnn_jax.cells.RecurrentCell``.
@@ -69,6 +79,8 @@ class RNNLayer(nn.Module):
       ``seq_lengths`` each sequence starts at its own last element: the padding is visited first
       and leaves the initial carry untouched.
     unroll: time steps per scan iteration (``lax.scan``'s ``unroll``).
+    implementation: ``auto``, ``fused`` or ``scan`` (above).
+    hoist_inputs: fused loop only: compute the input path before the loop (None = per platform).
 
   Call: ``layer(inputs [batch, time, in], initial_carry=None, seq_lengths=None)`` returns
   ``(final_carry, outputs [batch, time, n])``; the initial carry defaults to the cell's
