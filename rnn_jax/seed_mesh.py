@@ -29,7 +29,6 @@ class SeedMesh:
 
   seeds: tuple[int, ...]
   mesh: Mesh
-  strategy: str = "vmap"
 
   @classmethod
   def create(cls, seeds: Sequence[int], devices: Sequence[jax.Device] | None = None) -> "SeedMesh":
@@ -76,12 +75,7 @@ class SeedMesh:
     def run(*args):
       n_seeded = len(args) - num_shared
       in_specs = (P(SEED_AXIS),) * n_seeded + (P(),) * num_shared
-      if self.strategy == "vmap":
-        local = jax.vmap(fn, in_axes=(0,) * n_seeded + (None,) * num_shared)
-      else:  # "map": one seed after the other, each with its own unbatched ops
-        def local(*local_args):
-          seeded, shared = local_args[:n_seeded], local_args[n_seeded:]
-          return jax.lax.map(lambda xs: fn(*xs, *shared), seeded)
+      local = jax.vmap(fn, in_axes=(0,) * n_seeded + (None,) * num_shared)
       return jax.shard_map(local, mesh=self.mesh, in_specs=in_specs, out_specs=P(SEED_AXIS),
                            check_vma=False)(*args)
 

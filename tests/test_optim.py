@@ -1,0 +1,30 @@
+"""Learning-rate schedules: the reference PTB schedule and the step-based decay, value by value."""
+import numpy as np
+from ml_collections import ConfigDict
+
+from rnn_jax import optim
+
+
+def config(name, hold=0.0, every=1.0, gamma=1.0, lr=1.0):
+  return ConfigDict({"learning_rate": lr, "schedule": {"name": name, "hold": hold, "every": every, "gamma": gamma}})
+
+
+def test_zaremba_small_schedule_lr_1_for_4_epochs_then_halved_every_epoch():
+  steps_per_epoch = 10
+  schedule = optim.make_schedule(config("step_decay", hold=4, every=1, gamma=0.5), steps_per_epoch)
+  for epoch in range(13):
+    expected = 0.5 ** max(epoch + 1 - 4, 0)  # TF ptb_word_lm: lr_decay ** max(i + 1 - max_epoch, 0)
+    for step in (epoch * steps_per_epoch, epoch * steps_per_epoch + 9):
+      np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-6)
+
+
+def test_decay_every_5000_steps():
+  schedule = optim.make_schedule(config("step_decay", hold=5000, every=5000, gamma=0.96, lr=2e-3), 1)
+  for step, expected in [(0, 2e-3), (4999, 2e-3), (5000, 2e-3 * 0.96), (9999, 2e-3 * 0.96), (10000, 2e-3 * 0.96 ** 2)]:
+    np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-6)
+
+
+def test_constant_and_exponential():
+  assert float(optim.make_schedule(config("constant", lr=3e-4), 1)(12345)) == np.float32(3e-4)
+  exponential = optim.make_schedule(config("exponential", hold=0, every=100, gamma=0.5), 1)
+  np.testing.assert_allclose(float(exponential(50)), 0.5 ** 0.5, rtol=1e-6)
