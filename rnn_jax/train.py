@@ -216,8 +216,7 @@ class _Run:
     self.mesh = SeedMesh.create(tuple(config.seeds), devices)
     self.steps = Steps(task, optim.make_optimizer(config, schedule), schedule, self.mesh)
     self.seeds = self.mesh.seed_array()
-    every_eval = config.eval_every_steps or (task.steps_per_epoch or 0)
-    self.eval_every = every_eval
+    self.eval_every = config.eval_every_steps or (task.steps_per_epoch or 0)  # 0: every epoch / at the end
     self.checkpoints = checkpointing.Checkpoints(workdir / "checkpoints", config.keep_checkpoints)
 
   def _epoch_extra(self, done: int) -> dict:

@@ -18,10 +18,22 @@ Character model (the UvA course's Grimm setup): random windows of ``num_steps`` 
 targets shifted by one, state starting at zero in every window, loss and accuracy averaged over
 all positions. The last ``data.valid_fraction`` of the text is held out; it is evaluated as
 consecutive non-overlapping windows of the same length, each from a zero state as in training.
+
+Samples during character training (``CharLanguageModelTask.at_milestone``): at 1/3, 2/3 and 3/3
+of the run, every seed's current parameters write ``SAMPLE_LENGTH``-character samples (the start
+character and 29 generated ones) from five start characters to ``workdir/samples.md``: greedy and
+at temperatures ``SAMPLE_TEMPERATURES`` (``rnn_jax.sampling``: T divides the logits). The start
+characters are the five most frequent capital letters of the training text (ties by code point;
+Grimm: T, I, A, H, S), topped up with its most frequent other non-space characters when it has
+fewer than five. Seed ``s`` samples with ``fold_in(fold_in(key(s), SAMPLE_STREAM), step)``, the
+same key for every temperature, so the file is reproducible and a resumed run rewrites a
+milestone's section identically.
 """
 from __future__ import annotations
 
 import json
+import re
+import types
 from pathlib import Path
 
 import jax
@@ -29,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import models
+from rnn_jax import models, sampling
 from rnn_jax.tasks import base
 
 
@@ -225,3 +237,75 @@ class CharLanguageModelTask(_LanguageModelTask):
   def write_artifacts(self, workdir: Path) -> None:
     """The character vocabulary (index = id), saved beside the checkpoints for sampling."""
     (workdir / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False) + "\n")
+
+  # --- sampling ------------------------------------------------------------------------------------
+  @staticmethod
+  def build_model(config, vocab_size: int) -> models.LanguageModel:
+    """The model of ``config`` (e.g. a run's saved config.json) without loading the text."""
+    return _LanguageModelTask._make_model(types.SimpleNamespace(config=config), vocab_size)
+
+  @property
+  def start_characters(self) -> list[str]:
+    """The five start characters of the training samples (see the module docstring)."""
+    counts = np.bincount(self.train_ids, minlength=len(self.vocab))
+    by_count = sorted((i for i in range(len(self.vocab)) if counts[i] > 0), key=lambda i: (-counts[i], i))
+    capitals = [i for i in by_count if self.vocab[i].isupper()]
+    others = [i for i in by_count if not self.vocab[i].isupper() and not self.vocab[i].isspace()]
+    return [self.vocab[i] for i in (capitals + others)[:SAMPLE_STARTS]]
+
+  def milestones(self, total_steps):
+    return {max(1, total_steps * k // 3) for k in (1, 2, 3)}
+
+  def at_milestone(self, workdir, step, params, seeds):
+    """Appends this step's samples of every seed to ``workdir/samples.md`` (see the module docstring)."""
+    if getattr(self, "_sampler", None) is None:
+      self._sampler = sampling.Sampler(self.model)
+    starts = self.start_characters
+    prompt = sampling.encode("".join(starts), self.vocab)[:, None]  # [5, 1]
+    modes = [("greedy", 0.0)] + [(f"T={t:g}", t) for t in SAMPLE_TEMPERATURES]
+    lines = [f"## Step {step} of {self.num_train_steps}", ""]
+    for index, seed in enumerate(seeds):
+      seed_params = jax.tree.map(lambda a: a[index], params)
+      key = jax.random.fold_in(jax.random.fold_in(jax.random.key(int(seed)), SAMPLE_STREAM), step)
+      lines += [f"### Seed {seed}", "", "```text"]
+      for name, temperature in modes:
+        ids = self._sampler(seed_params, prompt, SAMPLE_LENGTH - 1, key, temperature=temperature)
+        for start, row in zip(starts, ids):
+          lines.append(f"{name:<7} {sampling.format_sample(start + sampling.decode(row, self.vocab))}")
+      lines += ["```", ""]
+    write_samples_section(Path(workdir) / "samples.md", step, "\n".join(lines), self._samples_header())
+
+  def _samples_header(self) -> str:
+    temps = ", ".join(f"{t:g}" for t in SAMPLE_TEMPERATURES)
+    return (f"# Samples during training\n\n"
+            f"{SAMPLE_LENGTH} characters each: a start character ({', '.join(self.start_characters)}: the most "
+            f"frequent capital letters of the training text) and {SAMPLE_LENGTH - 1} generated ones, from every "
+            f"seed's parameters at 1/3, 2/3 and 3/3 of the run. `greedy` = argmax at every step; `T=t` = sampled "
+            f"from softmax(logits / t), t in {{{temps}}} (the course's softmax(tau * logits) with tau = 1 / t). "
+            "Each sample is a JSON string (\\n = newline).\n")
+
+
+SAMPLE_LENGTH = 30
+SAMPLE_STARTS = 5
+SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
+#: fold_in index of the sampling key stream (the trainer uses 0-3, see rnn_jax.train).
+SAMPLE_STREAM = 4
+_SECTION = re.compile(r"^## Step (\d+) ", re.MULTILINE)
+
+
+def write_samples_section(path: Path, step: int, section: str, header: str) -> None:
+  """Rewrites ``path`` as ``header``, the sections of earlier steps already there, then ``section``.
+
+  Sections of later or equal steps are dropped, so a run resumed from an earlier checkpoint
+  leaves no duplicates. The file is replaced atomically.
+  """
+  kept = []
+  if path.exists():
+    text = path.read_text()
+    starts = [m.start() for m in _SECTION.finditer(text)] + [len(text)]
+    for begin, end in zip(starts, starts[1:]):
+      if int(_SECTION.match(text, begin).group(1)) < step:
+        kept.append(text[begin:end].rstrip("\n") + "\n")
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text("\n".join([header, *kept, section.rstrip("\n") + "\n"]))
+  tmp.replace(path)
