@@ -137,7 +137,12 @@ class Steps:
     self._evals = {}
 
   def _init_one(self, seed):
-    params = self.task.init_params(jax.random.fold_in(jax.random.key(seed), INIT_STREAM))
+    # Seeds sharing a device are initialised one after the other (sequential_vmap): batched over
+    # seeds, the orthogonal init's QR decompositions become batched LAPACK calls that deadlock
+    # jaxlib 0.10's CPU thread pool (measured: 3 seeds of a 2x128 LSTM never finished their first
+    # step). Each seed's parameters are bit-identical to an init of that seed alone.
+    init = jax.custom_batching.sequential_vmap(self.task.init_params)
+    params = init(jax.random.fold_in(jax.random.key(seed), INIT_STREAM))
     state = {"params": params, "opt_state": self.tx.init(params), "extra": self.task.init_extra(),
              "nonfinite_step": jnp.asarray(-1, jnp.int32)}
     if self.task.validation_split:

@@ -24,7 +24,7 @@ of the run, every seed's current parameters write ``SAMPLE_LENGTH``-character sa
 character and 29 generated ones) from five start characters to ``workdir/samples.md``: greedy and
 at temperatures ``SAMPLE_TEMPERATURES`` (``rnn_jax.sampling``: T divides the logits). The start
 characters are the five most frequent capital letters of the training text (ties by code point;
-Grimm: T, I, A, H, S), topped up with its most frequent other non-space characters when it has
+Grimm's first 95%: T, I, A, H, W), topped up with its most frequent other non-space characters when it has
 fewer than five. Seed ``s`` samples with ``fold_in(fold_in(key(s), SAMPLE_STREAM), step)``, the
 same key for every temperature, so the file is reproducible and a resumed run rewrites a
 milestone's section identically.
