@@ -183,8 +183,10 @@ class Steps:
     return state, base.add_metric_sums(acc, sums)
 
   def zero_accumulator(self, state, seeds):
-    shapes = jax.eval_shape(self._one_step_sharded, state, seeds, jnp.int32(0), self.data)[1]
-    return jax.tree.map(lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), self.mesh.sharded), shapes)
+    """Zeroed metric sums with the train step's structure (traced once, then reused)."""
+    if not hasattr(self, "_sum_shapes"):
+      self._sum_shapes = jax.eval_shape(self._one_step_sharded, state, seeds, jnp.int32(0), self.data)[1]
+    return jax.tree.map(lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), self.mesh.sharded), self._sum_shapes)
 
   def _update_best_one(self, state, value, improved):
     state = dict(state)
