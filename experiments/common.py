@@ -29,3 +29,12 @@ def run_config(name: str, task: str, *, num_train_steps: int | None = None, num_
   c.checkpoint_every_steps = 500
   c.keep_checkpoints = 2
   return c
+
+
+def apply_argument(c: ConfigDict, arg: str | None, smoke) -> ConfigDict:
+  """The config argument of a config without its own: none, or `smoke` (applied by ``smoke(c)``)."""
+  if arg == "smoke":
+    smoke(c)
+  elif arg:
+    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
+  return c

@@ -68,11 +68,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.model.tie_embeddings = False
   c.model.cell_kwargs = ConfigDict()
 
-  if arg == "smoke":
-    apply_smoke(c)
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
-  return c
+  return common.apply_argument(c, arg, apply_smoke)
 
 
 def apply_smoke(c: ConfigDict) -> None:

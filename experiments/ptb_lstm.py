@@ -56,11 +56,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
 
 def finish(c: ConfigDict, arg: str | None) -> ConfigDict:
   """Applies the config argument: none, or `smoke`."""
-  if arg == "smoke":
-    apply_smoke(c)
-  elif arg:
-    raise ValueError(f"unknown config argument {arg!r}; use none or 'smoke'")
-  return c
+  return common.apply_argument(c, arg, apply_smoke)
 
 
 def apply_smoke(c: ConfigDict) -> None:
