@@ -16,7 +16,6 @@ import math
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
@@ -92,8 +91,3 @@ class SeedMesh:
       return np.asarray(jax.device_get(a))[:n]
 
     return jax.tree.map(fetch, tree)
-
-
-def stack_seeds(trees: Sequence[Any]) -> Any:
-  """Stack per-seed pytrees along a new leading axis."""
-  return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)

@@ -102,7 +102,3 @@ class Task(abc.ABC):
 
 def add_metric_sums(a: MetricSums, b: MetricSums) -> MetricSums:
   return jax.tree.map(jnp.add, a, b)
-
-
-def zeros_like_sums(sums: MetricSums) -> MetricSums:
-  return jax.tree.map(jnp.zeros_like, sums)
