@@ -2,6 +2,13 @@
 
   python launch/main.py --config=experiments/palindrome_lstm.py:10 [--workdir=DIR] [--config.seeds='(0,)']
 
+Several hosts (e.g. a TPU pod slice): run the same command on every host with --distributed, which
+calls jax.distributed.initialize() and lets JAX detect the cluster (Cloud TPU, SLURM, Open MPI).
+Elsewhere give the cluster by hand on each process:
+  --coordinator_address=HOST:PORT --num_processes=N --process_id=I
+The seeds are then spread over the devices of all processes; process 0 writes every output, and
+all processes take part in checkpoints. On CPU the processes talk through gloo.
+
 The config is locked: an unknown key or a value of the wrong type fails at once. The default
 workdir is runs/<config.name>; relaunching the same command resumes from its latest checkpoint.
 """
@@ -15,6 +22,12 @@ from ml_collections import config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (path[:arg]).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: runs/<config.name>).")
+_DISTRIBUTED = flags.DEFINE_boolean("distributed", False, "Multi-process run: call jax.distributed.initialize() "
+                                    "with the cluster detected by JAX (Cloud TPU, SLURM, Open MPI).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-process run without auto-detection: "
+                                   "HOST:PORT of process 0 (also give --num_processes and --process_id).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process run: number of processes.", lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process run: this process's index, 0..N-1.", lower_bound=0)
 flags.mark_flags_as_required(["config"])
 
 
@@ -33,6 +46,7 @@ def main(argv):
   from rnn_jax.errors import UserError
 
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  _initialize_distributed(jax)
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("JAX process %d/%d, local devices %s", jax.process_index(), jax.process_count(), jax.local_devices())
@@ -41,6 +55,19 @@ def main(argv):
     train.train_and_evaluate(config, workdir)
   except UserError as e:
     sys.exit(f"error: {e}")
+
+
+def _initialize_distributed(jax):
+  """Joins the processes of a multi-process run; must come before anything touches a device."""
+  manual = (_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  if any(v is not None for v in manual) and any(v is None for v in manual):
+    sys.exit("error: a multi-process run given by hand needs all of --coordinator_address, --num_processes "
+             "and --process_id (or use --distributed where JAX detects the cluster)")
+  if not (_DISTRIBUTED.value or _COORDINATOR.value):
+    return
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices of different processes
+  coordinator, num_processes, process_id = manual
+  jax.distributed.initialize(coordinator, num_processes, process_id)
 
 
 def parse_flags(argv):

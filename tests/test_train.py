@@ -83,6 +83,33 @@ def test_a_seed_gives_the_same_numbers_alone_with_others_and_on_1_2_4_devices(tm
   assert final_train_loss(tmp_path / "three_1dev", 0) != final_train_loss(tmp_path / "three_1dev", 1)
 
 
+def test_two_processes_train_the_seeds_of_one_process_and_write_once(tmp_path):
+  """Multi-host in miniature: two local processes (2 CPU devices each, gloo) share 3 seeds on 4 devices."""
+  import socket
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  flags = [f"--config={REPO / 'experiments' / 'palindrome_lstm.py'}:smoke", f"--workdir={tmp_path / 'two'}",
+           "--config.seeds=(0,1,2)", "--config.num_train_steps=20", "--config.log_every_steps=10",
+           "--config.eval_every_steps=10", "--config.checkpoint_every_steps=10",
+           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2"]
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+  procs = [subprocess.Popen([sys.executable, str(REPO / "launch" / "main.py"), *flags, f"--process_id={i}"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  logs = [p.communicate(timeout=600)[1] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], logs
+  assert "JAX process 1/2" in logs[1] and "on 3 device(s)" in logs[0]
+  config = tiny_palindrome(seeds=(0, 1, 2), num_train_steps=20, log_every_steps=10, eval_every_steps=10,
+                           checkpoint_every_steps=10)
+  train.train_and_evaluate(config, tmp_path / "one")
+  two, one = read_metrics(tmp_path / "two"), read_metrics(tmp_path / "one")
+  assert [(r["seed"], r["step"], r["split"]) for r in two] == [(r["seed"], r["step"], r["split"]) for r in one]
+  for a, b in zip(two, one):
+    assert abs(a["loss"] - b["loss"]) <= 1e-4 * abs(b["loss"]), (a, b)
+  assert sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir()) == ["10", "20"]
+
+
 # --- kill and resume ----------------------------------------------------------------------------
 
 def launch(workdir, *overrides):
@@ -124,6 +151,7 @@ def test_killed_run_resumes_to_bit_identical_results(tmp_path):
     ("--config.seeds=()", "config.seeds must be a non-empty"),
     ("--config.num_train_steps=0", "config.num_train_steps must be positive"),
     ("--config.learning_rate=-1.0", "config.learning_rate must be positive"),
+    ("--num_processes=2", "needs all of --coordinator_address, --num_processes and --process_id"),
 ])
 def test_bad_config_fails_with_one_clear_line_and_writes_nothing(flag, message, tmp_path):
   proc = launch(tmp_path / "run", flag)
