@@ -52,7 +52,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.data = ConfigDict()
   c.data.path = ""               # "" = Grimm; else any UTF-8 text file
   c.data.num_steps = 30          # window length (characters); targets are the next 30
-  c.data.valid_fraction = 0.05   # the last 5% of the text is held out
+  c.data.gutenberg_body_only = True  # keep only the book between Gutenberg's START/END lines (if present)
+  c.data.valid_fraction = 0.05   # the last 5% of the (book) text is held out
   c.data.eval_batch_size = 256   # windows per evaluation batch
   c.data.manual_dir = ""         # folder with grimms_fairy_tales.txt; "" = $RNN_JAX_DATA_DIR/grimm, then download
   c.data.tfds_dir = ""           # TFDS data dir; "" = $RNN_JAX_TFDS_DIR or ~/tensorflow_datasets

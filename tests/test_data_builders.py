@@ -250,3 +250,15 @@ def test_real_grimm(tmp_path):
   assert (len(data.text_ids), data.vocab_size) == (540_240, 86)  # BOM dropped.
   assert data.decode(data.text_ids) == raw[1:]
   assert data.vocab[:2] == ["\n", " "] and "\ufeff" not in data.vocab
+  body = chars.gutenberg_body(raw[1:])  # The tales only: 520,873 characters, 80 distinct.
+  assert (len(body), len(set(body))) == (520_873, 80)
+  assert body.lstrip().startswith("Produced by") and "GUTENBERG EBOOK" not in body and "LICENSE" not in body
+  assert body.rstrip().endswith("Grimms’ Fairy Tales, by The Brothers Grimm")
+
+
+def test_gutenberg_body_cuts_at_the_marker_lines_only():
+  book = "Title\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nOnce upon a time.\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nLicence"
+  assert chars.gutenberg_body(book) == "Once upon a time.\n"
+  assert chars.gutenberg_body("Once upon a time.\n*** END OF THIS PROJECT GUTENBERG EBOOK\nx") == "Once upon a time.\n"
+  plain = "A story that mentions *** START OF THE PROJECT GUTENBERG EBOOK inside a line.\n"
+  assert chars.gutenberg_body(plain) == plain  # Markers count only at the start of a line.

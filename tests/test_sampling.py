@@ -185,14 +185,14 @@ def test_cli_completes_a_prompt_and_rejects_unknown_characters_in_one_line(train
   proc = run_cli(f"--workdir={workdir}", "--prompt=Once 日本", "--length=5")
   assert proc.returncode != 0 and "Traceback" not in proc.stderr
   assert proc.stderr.strip().splitlines()[-1] == (
-      "error: the prompt has 2 character(s) not in the run's vocabulary of 86: '日' (U+65E5), '本' (U+672C)")
+      "error: the prompt has 2 character(s) not in the run's vocabulary of 80: '日' (U+65E5), '本' (U+672C)")
 
 
 def test_load_run_picks_the_seed_slice_and_refuses_other_workdirs(trained_run, tmp_path):
   workdir, config = trained_run
   best = sampling.load_run(workdir, seed=1)
   latest = sampling.load_run(workdir, checkpoint="latest", seed=0)
-  assert best.seed == 1 and best.step == config.num_train_steps and len(best.vocab) == 86
+  assert best.seed == 1 and best.step == config.num_train_steps and len(best.vocab) == 80
   assert jax.tree.leaves(best.params)[0].shape == jax.tree.leaves(latest.params)[0].shape  # seed axis gone
   assert not np.array_equal(jax.tree.leaves(latest.params)[0],
                             jax.tree.leaves(sampling.load_run(workdir, checkpoint="latest", seed=1).params)[0])

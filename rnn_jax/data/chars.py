@@ -23,6 +23,7 @@ Decisions:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,6 +69,23 @@ def char_data_from_text(text: str) -> CharData:
   vocab_points = np.unique(code_points)
   ids = np.searchsorted(vocab_points, code_points).astype(np.int32)
   return CharData(text_ids=ids, vocab=[chr(c) for c in vocab_points.tolist()])
+
+
+_GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (?:THIS|THE) PROJECT GUTENBERG EBOOK[^\n]*\n", re.MULTILINE)
+_GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (?:THIS|THE) PROJECT GUTENBERG EBOOK", re.MULTILINE)
+
+
+def gutenberg_body(text: str) -> str:
+  """The book between Project Gutenberg's ``*** START OF ...`` and ``*** END OF ...`` lines.
+
+  Text without those markers is returned unchanged; with only one of them, only that side is cut.
+  Grimm (#2591): 540,240 characters (86 distinct) -> 520,873 (80 distinct), without the
+  750-character header and the 18,600-character licence, which would otherwise be 70% of a
+  last-5% hold-out.
+  """
+  start = _GUTENBERG_START.search(text)
+  end = _GUTENBERG_END.search(text, start.end() if start else 0)
+  return text[start.end() if start else 0:end.start() if end else len(text)]
 
 
 def text_file_config(path: PathLike) -> TextFilesConfig:
