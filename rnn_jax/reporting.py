@@ -529,6 +529,32 @@ def plot_comparison(workdirs: Sequence[RunLike], metric: str, split: str,
   return _save(fig, Path(out_path))
 
 
+def format_curve_table(workdirs: Sequence[RunLike], metric: str, split: str, every: float = 0) -> str:
+  """The comparison plot's numbers: one row per step (or epoch), one column per experiment,
+  cells "mean ± std" over the seeds that logged that point (as the plotted mean and band).
+
+  every > 0 keeps only the rows whose x is a multiple of it (plus the last row).
+  """
+  runs = [load_run(w) for w in workdirs]
+  present = [(label, run) for label, run in zip(_labels(runs), runs)
+             if (split, metric) in curve_keys(run.records)]
+  if not present:
+    raise ReportError(f"no workdir logged {split}/{metric} over steps")
+  x_axis = _shared_x_axis([run for _, run in present], [split], metric)
+  columns: dict[str, dict[float, str]] = {}
+  for label, run in present:
+    x, mean, std = aggregate_curves(learning_curves(run.records, split, metric, x_axis)[1])
+    columns[label] = {float(a): f"{format_value(metric, m)} ± {format_value(metric, s)}"
+                      for a, m, s in zip(x, mean, std)}
+  xs = sorted(set().union(*columns.values()))
+  if every > 0:
+    xs = [a for a in xs if math.isclose(a / every, round(a / every))] + ([xs[-1]] if xs else [])
+    xs = sorted(set(xs))
+  rows = [{x_axis: f"{a:g}" if x_axis == "epoch" else f"{int(a):,}", **{label: col.get(a) for label, col in columns.items()}}
+          for a in xs]
+  return _markdown_table([x_axis, *columns], rows, left_aligned=set())
+
+
 def _shared_x_axis(runs: Sequence[Run], splits: Sequence[str], metric: str) -> str:
   """"epoch" only if every curve to be drawn together would use epochs on its own."""
   auto = [learning_curves(run.records, split, metric)[0] for run in runs for split in splits]
@@ -594,13 +620,18 @@ def report_run(workdir: RunLike) -> dict[str, Any]:
 
 
 def report(workdirs: Sequence[RunLike], out_dir: str | os.PathLike, metric: str = "accuracy",
-           split: str = "eval", command: str | None = None) -> str:
-  """Collates runs: out_dir/results.md and out_dir/comparison_<split>_<metric>.png. All
-  workdirs are read before anything is written. Returns the Markdown of results.md."""
+           split: str = "eval", command: str | None = None, curve_every: float = 0) -> str:
+  """Collates runs: out_dir/results.md (the results table, then the compared curve as a table
+  of mean ± std) and out_dir/comparison_<split>_<metric>.png. All workdirs are read before
+  anything is written. Returns the Markdown of results.md."""
   if not workdirs:
     raise ReportError("no workdirs given; pass --workdirs DIR [DIR ...]")
   runs = [load_run(w) for w in workdirs]
   out_dir = Path(out_dir)
   comparison = out_dir / f"comparison_{_file_part(split)}_{_file_part(metric)}.png"
   plot_comparison(runs, metric, split, comparison)
-  return write_results_md(runs, out_dir / RESULTS_FILE, command=command)
+  curve = format_curve_table(runs, metric, split, curve_every)
+  text = write_results_md(runs, out_dir / RESULTS_FILE, command=command)
+  text += f"\n## {split} {metric} (mean ± std over seeds; {comparison.name})\n\n{curve}\n"
+  (out_dir / RESULTS_FILE).write_text(text)
+  return text

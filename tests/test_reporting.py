@@ -273,3 +273,14 @@ def test_cli_writes_table_and_comparison(palindrome_dir, tmp_path):
   assert "(2 seeds)" in result.stdout
   assert "Made by: `python " in result.stdout
   assert_png(out / "comparison_eval_accuracy.png")
+
+
+def test_cli_adds_the_compared_curve_as_a_mean_std_table(palindrome_dir, tmp_path):
+  other = write_run(tmp_path / "peephole", "palindrome_peephole_T10", palindrome_records(seeds=(0, 1)))
+  result = run_cli("--workdirs", str(palindrome_dir), str(other), "--out=reports", "--curve_every=40", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  section = result.stdout.split("## eval accuracy (mean ± std over seeds; comparison_eval_accuracy.png)\n\n")[1]
+  rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.strip().splitlines()]
+  assert rows[0] == ["step", "palindrome_lstm_T10", "palindrome_peephole_T10"]
+  # eval accuracy = 0.62 + 0.006 step + 0.01 seed: seeds (0, 1, 2) and (0, 1); steps 0 and 40 (20 is skipped).
+  assert rows[2:] == [["0", "0.630 ± 0.010", "0.625 ± 0.007"], ["40", "0.870 ± 0.010", "0.865 ± 0.007"]]
