@@ -52,6 +52,20 @@ def test_torch_peer_runs():
   assert grads[0].shape == (3, 5, 4)
 
 
+@pytest.mark.skipif(not benchmarking.torch_available(), reason="PyTorch not installed")
+def test_grimm_torch_peer_trains_a_few_steps(tmp_path):
+  import pathlib
+  import subprocess
+  import sys
+  text = tmp_path / "book.txt"
+  text.write_text("Once upon a time there was a king who had three daughters. " * 20, encoding="utf-8")
+  script = pathlib.Path(__file__).resolve().parents[1] / "launch" / "grimm_torch_peer.py"
+  proc = subprocess.run([sys.executable, str(script), f"--text={text}", "--steps=3"], capture_output=True,
+                        text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr
+  assert "20 distinct" in proc.stdout and "step 3: train accuracy" in proc.stdout
+
+
 CASES = [("lstm", {}), ("gru", {}), ("gru", {"reset_after": True}),
          ("gru", {"reset_after": True, "use_bias": False})]
 
