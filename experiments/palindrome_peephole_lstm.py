@@ -1,7 +1,9 @@
 """Binary palindromes with a peephole LSTM (gates read the previous cell state); otherwise exactly `palindrome_lstm.py`.
 
 Command: python launch/main.py --config=experiments/palindrome_peephole_lstm.py:10   (or :20, or :smoke)
-Expected runtime and result: see README's palindrome section (measured runs are listed there).
+Expected runtime on a 2-core CPU (3 seeds, measured): T=10 51 minutes alone (~1 step/s); T=20 about
+twice that. Expected result (measured at T=10): evaluation accuracy 0.79 / 0.89 / 0.99 at steps
+250 / 500 / 750 and 1.0 for every seed from step 1,250 (slower than the LSTM); see README.
 """
 from experiments import palindrome_lstm
 
