@@ -403,14 +403,17 @@ def _escape(text: str) -> str:
 
 
 def write_results_md(workdirs: Sequence[RunLike], out_path: str | os.PathLike,
-                     command: str | None = None) -> str:
+                     command: str | None = None, sections: Sequence[str] = ()) -> str:
   """Writes the results table of `workdirs` to `out_path` (a footnote states the std rule, then
-  the source workdirs and, if given, the command that made the file); returns the Markdown."""
+  the source workdirs, if given the command that made the file, then `sections`); returns the
+  Markdown."""
   runs = [load_run(w) for w in workdirs]
   parts = ["# Results", "", format_results_table(runs), "", STD_FOOTNOTE, "", "Workdirs:"]
   parts += [f"- {label}: `{run.workdir}`" for label, run in zip(_labels(runs), runs)]
   if command:
     parts += ["", f"Made by: `{command}`"]
+  for section in sections:
+    parts += ["", section]
   text = "\n".join(parts) + "\n"
   out_path = Path(out_path)
   out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -508,19 +511,7 @@ def plot_comparison(workdirs: Sequence[RunLike], metric: str, split: str,
   """Several experiments' `split` `metric` on one figure: per experiment, in its own colour, the
   mean line with a ±1 std band and lighter thin seed lines; legend by experiment name.
   Experiments that did not log the curve are left out with a warning; none → ReportError."""
-  runs = [load_run(w) for w in workdirs]
-  present = [(label, run) for label, run in zip(_labels(runs), runs)
-             if (split, metric) in curve_keys(run.records)]
-  if not present:
-    available = sorted({f"{s}/{m}" for run in runs for s, m in curve_keys(run.records)})
-    raise ReportError(
-        f"no workdir logged {split}/{metric} over steps; choose --split/--metric from: "
-        f"{', '.join(available) or 'nothing (no curves logged)'}")
-  for label, run in zip(_labels(runs), runs):
-    if all(run is not r for _, r in present):
-      logging.warning("%s (%s) has no %s/%s curve; left out of the comparison.",
-                      label, run.workdir, split, metric)
-  x_axis = _shared_x_axis([run for _, run in present], [split], metric)
+  present, x_axis = _runs_with_curve(workdirs, split, metric)
   fig, ax = _new_axes()
   for i, (label, run) in enumerate(present):
     _, curves = learning_curves(run.records, split, metric, x_axis)
@@ -535,12 +526,7 @@ def format_curve_table(workdirs: Sequence[RunLike], metric: str, split: str, eve
 
   every > 0 keeps only the rows whose x is a multiple of it (plus the last row).
   """
-  runs = [load_run(w) for w in workdirs]
-  present = [(label, run) for label, run in zip(_labels(runs), runs)
-             if (split, metric) in curve_keys(run.records)]
-  if not present:
-    raise ReportError(f"no workdir logged {split}/{metric} over steps")
-  x_axis = _shared_x_axis([run for _, run in present], [split], metric)
+  present, x_axis = _runs_with_curve(workdirs, split, metric)
   columns: dict[str, dict[float, str]] = {}
   for label, run in present:
     x, mean, std = aggregate_curves(learning_curves(run.records, split, metric, x_axis)[1])
@@ -553,6 +539,24 @@ def format_curve_table(workdirs: Sequence[RunLike], metric: str, split: str, eve
   rows = [{x_axis: f"{a:g}" if x_axis == "epoch" else f"{int(a):,}", **{label: col.get(a) for label, col in columns.items()}}
           for a in xs]
   return _markdown_table([x_axis, *columns], rows, left_aligned=set())
+
+
+def _runs_with_curve(workdirs: Sequence[RunLike], split: str, metric: str) -> tuple[list[tuple[str, Run]], str]:
+  """(label, run) of the runs that logged `split`/`metric` over steps, and their shared x axis.
+  Runs without the curve are left out with a warning; none → ReportError naming what exists."""
+  runs = [load_run(w) for w in workdirs]
+  present = [(label, run) for label, run in zip(_labels(runs), runs)
+             if (split, metric) in curve_keys(run.records)]
+  if not present:
+    available = sorted({f"{s}/{m}" for run in runs for s, m in curve_keys(run.records)})
+    raise ReportError(
+        f"no workdir logged {split}/{metric} over steps; choose --split/--metric from: "
+        f"{', '.join(available) or 'nothing (no curves logged)'}")
+  for label, run in zip(_labels(runs), runs):
+    if all(run is not r for _, r in present):
+      logging.warning("%s (%s) has no %s/%s curve; left out of the comparison.",
+                      label, run.workdir, split, metric)
+  return present, _shared_x_axis([run for _, run in present], [split], metric)
 
 
 def _shared_x_axis(runs: Sequence[Run], splits: Sequence[str], metric: str) -> str:
@@ -630,8 +634,6 @@ def report(workdirs: Sequence[RunLike], out_dir: str | os.PathLike, metric: str 
   out_dir = Path(out_dir)
   comparison = out_dir / f"comparison_{_file_part(split)}_{_file_part(metric)}.png"
   plot_comparison(runs, metric, split, comparison)
-  curve = format_curve_table(runs, metric, split, curve_every)
-  text = write_results_md(runs, out_dir / RESULTS_FILE, command=command)
-  text += f"\n## {split} {metric} (mean ± std over seeds; {comparison.name})\n\n{curve}\n"
-  (out_dir / RESULTS_FILE).write_text(text)
-  return text
+  curve = (f"## {split} {metric} (mean ± std over seeds; {comparison.name})\n\n"
+           + format_curve_table(runs, metric, split, curve_every))
+  return write_results_md(runs, out_dir / RESULTS_FILE, command=command, sections=[curve])

@@ -101,7 +101,7 @@ def text_file_config(path: PathLike) -> TextFilesConfig:
 
 def load_chars(path: PathLike | None = None, manual_dir: PathLike | None = None,
                tfds_data_dir: PathLike | None = None, *,
-               config: TextFilesConfig | None = None) -> CharData:
+               config: TextFilesConfig | None = None, gutenberg_body_only: bool = False) -> CharData:
   """A text as character ids, prepared once as a TFDS array_record dataset.
 
   Args:
@@ -111,6 +111,8 @@ def load_chars(path: PathLike | None = None, manual_dir: PathLike | None = None,
     tfds_data_dir: TFDS data directory; default `$RNN_JAX_TFDS_DIR`, else ~/tensorflow_datasets.
     config: which file to expect instead of Grimm (tests pass fake files' checksums); one split
       named "full". Not with `path`.
+    gutenberg_body_only: keep only the book between Project Gutenberg's START/END lines
+      (`gutenberg_body`); the vocabulary is then that text's characters.
 
   Raises:
     DataError: the file is missing, corrupt, not UTF-8 or empty (nothing is left prepared).
@@ -123,4 +125,5 @@ def load_chars(path: PathLike | None = None, manual_dir: PathLike | None = None,
   if set(config.files) != {SPLIT}:
     raise ValueError(f"a character corpus config needs one file, split {SPLIT!r}")
   texts = load_split_texts(RnnJaxChars, config, manual_dir=manual_dir, tfds_data_dir=tfds_data_dir)
-  return char_data_from_text(texts[SPLIT])
+  text = gutenberg_body(texts[SPLIT]) if gutenberg_body_only else texts[SPLIT]
+  return char_data_from_text(text)

@@ -18,8 +18,8 @@ Character model (the UvA course's Grimm setup): random windows of ``num_steps`` 
 targets shifted by one, state starting at zero in every window, loss and accuracy averaged over
 all positions. With ``data.gutenberg_body_only`` a Project Gutenberg book is cut to the text
 between its ``*** START OF`` and ``*** END OF`` lines first (``chars.gutenberg_body``), and the
-vocabulary is that text's characters. The last ``data.valid_fraction`` of the text is held out; it is evaluated as
-consecutive non-overlapping windows of the same length, each from a zero state as in training.
+vocabulary is that text's characters. The last ``data.valid_fraction`` of the text is held out; it
+is evaluated as consecutive non-overlapping windows of the same length, each from a zero state as in training.
 
 Samples during character training (``CharLanguageModelTask.at_milestone``): at 1/3, 2/3 and 3/3
 of the run, every seed's current parameters write ``SAMPLE_LENGTH``-character samples (the start
@@ -177,9 +177,7 @@ class CharLanguageModelTask(_LanguageModelTask):
     from rnn_jax.data import chars
     d = config.data
     corpus = chars.load_chars(path=d.path or None, manual_dir=None if d.path else (d.manual_dir or None),
-                              tfds_data_dir=d.tfds_dir or None)
-    if d.gutenberg_body_only:  # drop a Project Gutenberg header and licence, if the text has them
-      corpus = chars.char_data_from_text(chars.gutenberg_body(corpus.decode(corpus.text_ids)))
+                              tfds_data_dir=d.tfds_dir or None, gutenberg_body_only=bool(d.gutenberg_body_only))
     self.vocab = corpus.vocab
     ids = corpus.text_ids
     n_valid = int(round(len(ids) * float(d.valid_fraction)))
