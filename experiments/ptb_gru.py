@@ -5,8 +5,8 @@ Command: python launch/main.py --config=experiments/ptb_gru.py --config.seeds='(
 Learning rate 0.5 instead of the LSTM's 1.0 (our decision, measured, one seed, README): with lr 1.0
 this tied GRU diverged in epoch 2 (gradient norm 8 -> 150, validation perplexity 210 -> 226 after
 epochs 1 -> 2), while lr 0.5 gave 179 -> 148 (lr 1.0 with untied embeddings: 214 -> 187).
-Expected runtime on a 2-core CPU, one seed: about 55 minutes alone (13 epochs of 2,323 steps at
-~11 steps/s, plus evaluation).
+Expected runtime on a 2-core CPU, one seed: estimated ~55 minutes alone (13 epochs of 2,323 steps
+at the ~11 steps/s measured alone, plus evaluation); not yet measured end to end.
 Expected result: test perplexity <= 114 (the reports: 114.1 and 118.6). Measured: see README.
 """
 from experiments import ptb_lstm

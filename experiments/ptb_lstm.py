@@ -13,7 +13,8 @@ Our choice beyond the reference: tied input/output embeddings (Press & Wolf 2017
 unregularized model benefits from (it overfits: train perplexity falls far below valid); and the
 final evaluation uses the best-by-validation parameters.
 
-Expected runtime on a 2-core CPU, one seed: about 30-40 minutes (13 epochs of ~2,300 steps).
+Expected runtime on a 2-core CPU, one seed: measured 93 minutes with 2-3 other trainings sharing
+the CPU; estimated ~55 minutes alone (13 epochs of 2,323 steps at ~11 steps/s, as ptb_gru alone).
 Expected result: test perplexity <= 115 (the reports: 119.9 and 122.2; Zaremba et al.: 114.5).
 Measured results are in the README.
 """
