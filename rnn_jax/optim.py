@@ -20,8 +20,10 @@ import jax.numpy as jnp
 import optax
 from ml_collections import ConfigDict
 
+from rnn_jax import schedule_kinds
+
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("constant", "step_decay", "exponential")
+SCHEDULES = schedule_kinds.SCHEDULES
 
 
 def make_schedule(config: ConfigDict, steps_per_unit: int) -> optax.Schedule:

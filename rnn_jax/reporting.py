@@ -7,7 +7,8 @@ A training run's workdir holds (the trainer writes them; this module only reads 
   metrics.jsonl  one JSON object per line: {"seed": 0, "step": 100, "split": "train", "epoch": 1,
                  "loss": 0.61, ...}; "epoch" is optional. Final evaluations at the last step use the
                  splits "final/train", "final/valid", "final/test" or "final/eval".
-  timing.json    optional: {"wall_clock_s", "train_examples_per_s", "examples_unit"}.
+  timing.json    optional: {"wall_clock_s", "train_examples_per_s", "examples_unit", "first_step",
+                 "last_step"}; the clock covers one launch (first_step > 0: a resumed run).
 
 Rules, the same everywhere in this module:
 
@@ -48,6 +49,8 @@ from absl import logging
 import numpy as np
 # The object-oriented Figure API renders with Agg and touches no global pyplot/backend state.
 from matplotlib.figure import Figure
+
+from rnn_jax import schedule_kinds
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -333,10 +336,11 @@ def _table_row(label: str, run: Run, summary: Mapping[str, Any],
       row[key] = format_mean_std(key, values)
   if "epochs" in summary:
     row["epochs"] = _describe(summary["epochs"])
-  for column, config_key in (("optimizer", "optimizer"), ("lr", "learning_rate"),
-                             ("schedule", "schedule")):
+  for column, config_key in (("optimizer", "optimizer"), ("lr", "learning_rate")):
     if run.config.get(config_key) is not None:
       row[column] = _describe(run.config[config_key])
+  if isinstance(run.config.get("schedule"), Mapping):
+    row["schedule"] = _describe(_used_schedule_fields(run.config["schedule"]))
   row.update(_timing_cells(run.timing or {}))
   return row
 
@@ -348,6 +352,8 @@ def _timing_cells(timing: Mapping[str, Any]) -> dict[str, str]:
     cells["train throughput"] = f"{timing['train_examples_per_s']:,.0f} {unit}/s"
   if _is_number(timing.get("wall_clock_s")):
     cells["wall clock"] = _format_duration(timing["wall_clock_s"])
+    if timing.get("first_step"):  # a resumed launch: its clock covers only the steps it ran
+      cells["wall clock"] += f" (steps {timing['first_step']:,}–{timing['last_step']:,}, last launch)"
   return cells
 
 
@@ -357,6 +363,14 @@ def _format_duration(seconds: float) -> str:
   if seconds < 2 * 3600:
     return f"{seconds / 60:.0f} min"
   return f"{seconds / 3600:.1f} h"
+
+
+def _used_schedule_fields(schedule: Mapping[str, Any]) -> dict[str, Any]:
+  """The schedule without the fields its kind ignores: a constant schedule reads as "constant"."""
+  used = schedule_kinds.SCHEDULE_FIELDS.get(schedule.get("name"))
+  if used is None:  # unknown kind (e.g. an older run): show everything
+    return dict(schedule)
+  return {k: v for k, v in schedule.items() if k == "name" or k in used}
 
 
 def _describe(value: Any) -> str:
@@ -488,7 +502,7 @@ def plot_learning_curves(workdir: RunLike) -> list[Path]:
   for split, metric in keys:
     x_label, curves = learning_curves(run.records, split, metric)
     fig, ax = _new_axes()
-    _draw_seeds_and_mean(ax, curves, color="C0", label="mean", seed_label="seeds")
+    _draw_seeds_and_mean(ax, curves, color="C0", label="mean", seed_label="seeds", metric=metric)
     _finish_axes(ax, x_label, metric, f"{run.name}: {split} {metric}")
     written.append(_save(fig, out_dir / f"{_file_part(split)}_{_file_part(metric)}.png"))
   if ("train", "perplexity") in keys and ("valid", "perplexity") in keys:
@@ -501,7 +515,7 @@ def _plot_train_valid_perplexity(run: Run, out_path: Path) -> Path:
   fig, ax = _new_axes()
   for split, color in (("train", "C0"), ("valid", "C1")):
     _, curves = learning_curves(run.records, split, "perplexity", x_axis)
-    _draw_seeds_and_mean(ax, curves, color=color, label=split)
+    _draw_seeds_and_mean(ax, curves, color=color, label=split, metric="perplexity")
   _finish_axes(ax, x_axis, "perplexity", f"{run.name}: train and valid perplexity")
   return _save(fig, out_path)
 
@@ -515,7 +529,7 @@ def plot_comparison(workdirs: Sequence[RunLike], metric: str, split: str,
   fig, ax = _new_axes()
   for i, (label, run) in enumerate(present):
     _, curves = learning_curves(run.records, split, metric, x_axis)
-    _draw_seeds_and_mean(ax, curves, color=f"C{i % 10}", label=label)
+    _draw_seeds_and_mean(ax, curves, color=f"C{i % 10}", label=label, metric=metric)
   _finish_axes(ax, x_axis, metric, f"{split} {metric}")
   return _save(fig, Path(out_path))
 
@@ -570,8 +584,18 @@ def _new_axes():
   return fig, fig.add_subplot()
 
 
+def _metric_range(metric: str) -> tuple[float, float]:
+  """The values a metric can take, to which a mean ± std band is clipped (an accuracy band
+  never reaches above 1, a perplexity band never below 1)."""
+  if "accuracy" in metric.lower():
+    return 0.0, 1.0
+  if _is_perplexity(metric):
+    return 1.0, math.inf
+  return -math.inf, math.inf
+
+
 def _draw_seeds_and_mean(ax, curves: Curves, color: str, label: str,
-                         seed_label: str | None = None) -> None:
+                         seed_label: str | None = None, metric: str = "") -> None:
   for i, (x, y) in enumerate(curves.values()):
     ax.plot(x, y, color=color, linewidth=0.8, alpha=0.35,
             label=f"{seed_label} ({len(curves)})" if seed_label and i == 0 else None)
@@ -581,7 +605,9 @@ def _draw_seeds_and_mean(ax, curves: Curves, color: str, label: str,
   ax.plot(x, mean, color=color, linewidth=2.2,
           label=f"{label} ± 1 std" if len(curves) >= 2 else label)
   if len(curves) >= 2:
-    ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    low, high = _metric_range(metric)
+    ax.fill_between(x, np.clip(mean - std, low, high), np.clip(mean + std, low, high),
+                    color=color, alpha=0.2, linewidth=0)
 
 
 def _finish_axes(ax, x_label: str, metric: str, title: str) -> None:

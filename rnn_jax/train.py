@@ -319,16 +319,17 @@ class _Run:
       writer.close()
       progress.close()
       self.checkpoints.close()
-    return state, elapsed, timed_steps
+    return state, elapsed, timed_steps, start
 
-  def write_timing(self, elapsed: float, timed_steps: int, wall_clock: float):
+  def write_timing(self, elapsed: float, timed_steps: int, wall_clock: float, first_step: int):
+    """timing.json for this launch: a resumed run's clock covers steps first_step..total only."""
     if not self.is_writer:
       return
     per_s = (timed_steps * self.task.examples_per_step * len(self.mesh.seeds) / elapsed) if elapsed > 0 else None
     timing = {"wall_clock_s": round(wall_clock, 1), "train_examples_per_s": per_s,
               "examples_unit": self.task.examples_unit, "seeds": len(self.mesh.seeds),
               "devices": self.mesh.num_devices, "platform": jax.devices()[0].platform,
-              "timed_steps": timed_steps}
+              "timed_steps": timed_steps, "first_step": first_step, "last_step": self.total}
     (self.workdir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
 
 
@@ -346,8 +347,8 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
   if is_writer:
     task.write_artifacts(workdir)
   run = _Run(config, workdir, task)
-  _, elapsed, timed_steps = run.run()
-  run.write_timing(elapsed, timed_steps, time.perf_counter() - t0)
+  _, elapsed, timed_steps, first_step = run.run()
+  run.write_timing(elapsed, timed_steps, time.perf_counter() - t0, first_step)
   if not is_writer:
     return {}
   return reporting.report_run(workdir)

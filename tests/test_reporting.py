@@ -75,7 +75,7 @@ def lm_records(seeds=(0, 1, 2)):
 def palindrome_dir(tmp_path):
   return write_run(tmp_path / "palindrome_lstm_T10", "palindrome_lstm_T10", palindrome_records(),
                    config={"num_train_steps": 40, "optimizer": "adam", "learning_rate": 1e-3,
-                           "schedule": {"name": "constant"}},
+                           "schedule": {"name": "constant", "hold": 0.0, "every": 1.0, "gamma": 1.0}},
                    timing={"wall_clock_s": 95.0, "train_examples_per_s": 1100.0,
                            "examples_unit": "sequences"})
 
@@ -84,9 +84,9 @@ def palindrome_dir(tmp_path):
 def lm_dir(tmp_path):
   return write_run(tmp_path / "ptb_small", "ptb_lstm_small", lm_records(),
                    config={"num_epochs": 4, "optimizer": "sgd", "learning_rate": 1.0,
-                           "schedule": {"name": "step_decay", "decay": 0.5, "start_epoch": 3}},
+                           "schedule": {"name": "step_decay", "hold": 3.0, "every": 1.0, "gamma": 0.5}},
                    timing={"wall_clock_s": 7200.0, "train_examples_per_s": 6200.0,
-                           "examples_unit": "words"})
+                           "examples_unit": "words", "first_step": 1000, "last_step": 4000})
 
 
 def test_summary_mean_and_std_match_numpy(palindrome_dir):
@@ -171,11 +171,12 @@ def test_results_table_has_mean_std_cells_and_run_columns(palindrome_dir, lm_dir
   assert "0.950 ± 0.046 (3 seeds)" in palindrome_row          # accuracy: 3 decimals
   assert "0.210 ± 0.010 (3 seeds)" in palindrome_row          # loss: 3 decimals
   assert "1,100 sequences/s" in palindrome_row and "95 s" in palindrome_row
-  assert "| adam " in palindrome_row and "| constant " in palindrome_row
+  assert "| adam " in palindrome_row and "| constant " in palindrome_row  # unused fields left out
   assert "110.3 ± 2.3 (3 seeds)" in lm_row                    # perplexity: 1 decimal
   assert "114.3 ± 2.3 (3 seeds)" in lm_row
-  assert "step_decay(decay=0.5, start_epoch=3)" in lm_row
-  assert "6,200 words/s" in lm_row and "2.0 h" in lm_row
+  assert "step_decay(hold=3, every=1, gamma=0.5)" in lm_row
+  assert "6,200 words/s" in lm_row
+  assert "2.0 h (steps 1,000–4,000, last launch)" in lm_row  # a resumed run's timing is one launch's
   assert lm_row.count("—") == 4 and palindrome_row.count("—") == 5  # other runs' metrics, epochs
   assert "ddof=1" in text and "Made by: `python x.py`" in text
   assert f"`{lm_dir}`" in text
@@ -284,3 +285,15 @@ def test_cli_adds_the_compared_curve_as_a_mean_std_table(palindrome_dir, tmp_pat
   assert rows[0] == ["step", "palindrome_lstm_T10", "palindrome_peephole_T10"]
   # eval accuracy = 0.62 + 0.006 step + 0.01 seed: seeds (0, 1, 2) and (0, 1); steps 0 and 40 (20 is skipped).
   assert rows[2:] == [["0", "0.630 ± 0.010", "0.625 ± 0.007"], ["40", "0.870 ± 0.010", "0.865 ± 0.007"]]
+
+
+def test_std_band_stays_within_the_metric_range():
+  curves = {0: (np.array([0.0, 1, 2]), np.array([0.5, 1.0, 1.0])),
+            1: (np.array([0.0, 1, 2]), np.array([0.9, 0.6, 1.0]))}  # mean + std > 1 at step 1
+  x, mean, std = reporting.aggregate_curves(curves)
+  assert (mean + std).max() > 1.0
+  for metric, high in (("accuracy", 1.0), ("loss", (mean + std).max())):
+    _, ax = reporting._new_axes()
+    reporting._draw_seeds_and_mean(ax, curves, color="C0", label="m", metric=metric)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.max() == pytest.approx(high)
