@@ -48,6 +48,7 @@ from typing import Any, Union
 from absl import logging
 import numpy as np
 # The object-oriented Figure API renders with Agg and touches no global pyplot/backend state.
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from rnn_jax import schedule_kinds
@@ -462,6 +463,20 @@ def learning_curves(records: Iterable[Record], split: str, metric: str,
   return x_axis, curves
 
 
+def per_epoch_perplexity(records: Iterable[Record], split: str) -> Curves:
+  """{seed: (epochs 1..E, perplexity)}: exp of the mean logged loss of the windows that end in
+  each epoch (end epoch in (e-1, e]). Training logs one mean-per-token loss per equal-sized window
+  of steps, so this is the epoch's training perplexity up to the windows that straddle an epoch
+  boundary. Records without an epoch or a loss are ignored."""
+  losses: dict[int, dict[int, list[float]]] = collections.defaultdict(lambda: collections.defaultdict(list))
+  for record in records:
+    if record.split == split and record.epoch is not None and "loss" in record.metrics:
+      losses[record.seed][max(1, math.ceil(record.epoch - 1e-9))].append(record.metrics["loss"])
+  return {seed: (np.asarray(sorted(by_epoch), dtype=np.float64),
+                 np.exp([np.mean(by_epoch[e]) for e in sorted(by_epoch)]))
+          for seed, by_epoch in sorted(losses.items())}
+
+
 def _epochs_increase(records: Sequence[Record]) -> bool:
   epochs = [r.epoch for r in records]
   return None not in epochs and all(a < b for a, b in zip(epochs, epochs[1:]))
@@ -511,11 +526,17 @@ def plot_learning_curves(workdir: RunLike) -> list[Path]:
 
 
 def _plot_train_valid_perplexity(run: Run, out_path: Path) -> Path:
+  """Train vs valid perplexity; per epoch when both curves have epochs (train: each epoch's
+  logging windows pooled, see `per_epoch_perplexity`), else per logged step."""
   x_axis = _shared_x_axis([run], ["train", "valid"], "perplexity")
   fig, ax = _new_axes()
   for split, color in (("train", "C0"), ("valid", "C1")):
-    _, curves = learning_curves(run.records, split, "perplexity", x_axis)
-    _draw_seeds_and_mean(ax, curves, color=color, label=split, metric="perplexity")
+    if x_axis == "epoch" and split == "train":
+      curves, label = per_epoch_perplexity(run.records, split), "train (each epoch's mean loss)"
+    else:
+      _, curves = learning_curves(run.records, split, "perplexity", x_axis)
+      label = split
+    _draw_seeds_and_mean(ax, curves, color=color, label=label, metric="perplexity")
   _finish_axes(ax, x_axis, "perplexity", f"{run.name}: train and valid perplexity")
   return _save(fig, out_path)
 
@@ -614,6 +635,9 @@ def _finish_axes(ax, x_label: str, metric: str, title: str) -> None:
   if _is_perplexity(metric):
     # A ±std band can reach below zero, which a log axis cannot show; clip it instead of failing.
     ax.set_yscale("log", nonpositive="clip")
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 200, not 2×10²
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
   ax.set_xlabel(x_label)
   ax.set_ylabel(metric)
   ax.set_title(title)

@@ -297,3 +297,16 @@ def test_std_band_stays_within_the_metric_range():
     reporting._draw_seeds_and_mean(ax, curves, color="C0", label="m", metric=metric)
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.max() == pytest.approx(high)
+
+
+def test_per_epoch_train_perplexity_pools_the_windows_that_end_in_each_epoch():
+  def rec(seed, step, epoch, loss):
+    return reporting.Record(seed=seed, step=step, split="train", metrics={"loss": loss}, epoch=epoch)
+  records = [rec(0, 10, 0.4, 5.0), rec(0, 20, 0.8, 4.0), rec(0, 25, 1.0, 3.0),  # epoch 1
+             rec(0, 35, 1.4, 2.0), rec(0, 50, 2.0, 2.5),                       # epoch 2
+             rec(1, 25, 1.0, 6.0),
+             reporting.Record(seed=0, step=50, split="valid", metrics={"loss": 9.0}, epoch=2.0)]
+  curves = reporting.per_epoch_perplexity(records, "train")
+  np.testing.assert_array_equal(curves[0][0], [1, 2])
+  np.testing.assert_allclose(curves[0][1], np.exp([4.0, 2.25]), rtol=1e-12)
+  np.testing.assert_allclose(curves[1][1], np.exp([6.0]), rtol=1e-12)
