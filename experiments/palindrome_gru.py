@@ -10,5 +10,6 @@ def get_config(arg=None):
   c = palindrome_lstm.get_config(arg)
   c.name = c.name.replace("palindrome_lstm", "palindrome_gru")
   c.model.cell = "gru"
+  c.model.cell_kwargs.reset_after = False  # reset gate before the recurrent matmul (the reports' GRU); True: PyTorch/cuDNN's
   c.model.bidirectional = False
   return c

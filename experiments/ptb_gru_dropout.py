@@ -19,4 +19,5 @@ def get_config(arg=None):
   c.name = "ptb_gru_dropout"
   c.model.cell = "gru"
   c.learning_rate = 0.5  # as ptb_gru.py: 1.0 diverges for the GRU
+  c.model.cell_kwargs.reset_after = False  # reset gate before the recurrent matmul (the reports' GRU); True: PyTorch/cuDNN's
   return ptb_lstm.finish(c, arg)
