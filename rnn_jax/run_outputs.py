@@ -100,13 +100,19 @@ class Progress:
     """Call after the first (compiling) step, so steps/s excludes compilation."""
     self.t0, self.t0_step = time.perf_counter(), step
 
-  def steps_per_second(self, step: int) -> float:
+  def steps_per_second(self, step: int, now: float | None = None) -> float:
+    """The rate since the previous report (evaluations included), so that a change of machine
+    load or a paused process shows in the next report instead of skewing the whole run's mean."""
     if self.t0 is None or step <= self.t0_step:
       return float("nan")
-    return (step - self.t0_step) / (time.perf_counter() - self.t0)
+    now = time.perf_counter() if now is None else now
+    return (step - self.t0_step) / (now - self.t0) if now > self.t0 else float("nan")
 
   def report(self, step: int, metrics: Mapping[str, float]):
-    rate = self.steps_per_second(step)
+    now = time.perf_counter()
+    rate = self.steps_per_second(step, now)
+    if self.t0 is not None and step > self.t0_step:
+      self.t0, self.t0_step = now, step  # the next report's rate starts here
     eta = (self.total - step) / rate if rate == rate and rate > 0 else float("nan")
     shown = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
     message = f"step {step}/{self.total} | {shown} | {rate:.2f} steps/s | ETA {_duration(eta) if eta == eta else '?'}"

@@ -310,3 +310,16 @@ def test_per_epoch_train_perplexity_pools_the_windows_that_end_in_each_epoch():
   np.testing.assert_array_equal(curves[0][0], [1, 2])
   np.testing.assert_allclose(curves[0][1], np.exp([4.0, 2.25]), rtol=1e-12)
   np.testing.assert_allclose(curves[1][1], np.exp([6.0]), rtol=1e-12)
+
+
+def test_progress_rate_is_measured_since_the_previous_report(monkeypatch):
+  from rnn_jax import run_outputs
+  clock = iter([100.0, 110.0])  # started at 100 s; first report at 110 s
+  monkeypatch.setattr(run_outputs.time, "perf_counter", lambda: next(clock))
+  progress = run_outputs.Progress(start_step=0, total_steps=1000)
+  progress.started(1)
+  assert progress.steps_per_second(21, now=110.0) == pytest.approx(2.0)
+  progress.report(21, {"loss": 1.0})
+  # A 1,000 s pause before the next report shows in that report alone (not averaged since start).
+  assert progress.steps_per_second(41, now=1110.0) == pytest.approx(0.02)
+  assert progress.steps_per_second(41, now=120.0) == pytest.approx(2.0)
