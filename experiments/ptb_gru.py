@@ -17,7 +17,12 @@ from experiments import ptb_lstm
 def get_config(arg=None):
   c = ptb_lstm.get_config()
   c.name = "ptb_gru"
+  use_gru(c)
+  return ptb_lstm.finish(c, arg)
+
+
+def use_gru(c) -> None:
+  """The GRU's differences from an LSTM config, shared with `ptb_gru_dropout.py`."""
   c.model.cell = "gru"
   c.learning_rate = 0.5  # 1.0 diverges for this GRU (see docstring)
   c.model.cell_kwargs.reset_after = False  # reset gate before the recurrent matmul (the reports' GRU); True: PyTorch/cuDNN's
-  return ptb_lstm.finish(c, arg)

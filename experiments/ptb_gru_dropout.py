@@ -11,13 +11,11 @@ Expected runtime on a 2-core CPU, one seed: estimated ~1.8 hours alone (25 epoch
 the ~11 steps/s measured for the small model alone, plus evaluation); not yet measured end to end.
 Expected result: test perplexity <= 92 (the reports: 92.4 and 104.5). Measured: see README.
 """
-from experiments import ptb_lstm, ptb_lstm_dropout
+from experiments import ptb_gru, ptb_lstm, ptb_lstm_dropout
 
 
 def get_config(arg=None):
   c = ptb_lstm_dropout.get_config()
   c.name = "ptb_gru_dropout"
-  c.model.cell = "gru"
-  c.learning_rate = 0.5  # as ptb_gru.py: 1.0 diverges for the GRU
-  c.model.cell_kwargs.reset_after = False  # reset gate before the recurrent matmul (the reports' GRU); True: PyTorch/cuDNN's
+  ptb_gru.use_gru(c)  # cell "gru", lr 0.5 (1.0 diverges for the GRU), reset gate before the matmul
   return ptb_lstm.finish(c, arg)

@@ -615,8 +615,8 @@ def _metric_range(metric: str) -> tuple[float, float]:
   return -math.inf, math.inf
 
 
-def _draw_seeds_and_mean(ax, curves: Curves, color: str, label: str,
-                         seed_label: str | None = None, metric: str = "") -> None:
+def _draw_seeds_and_mean(ax, curves: Curves, color: str, label: str, *, metric: str,
+                         seed_label: str | None = None) -> None:
   for i, (x, y) in enumerate(curves.values()):
     ax.plot(x, y, color=color, linewidth=0.8, alpha=0.35,
             label=f"{seed_label} ({len(curves)})" if seed_label and i == 0 else None)
@@ -633,8 +633,7 @@ def _draw_seeds_and_mean(ax, curves: Curves, color: str, label: str,
 
 def _finish_axes(ax, x_label: str, metric: str, title: str) -> None:
   if _is_perplexity(metric):
-    # A ±std band can reach below zero, which a log axis cannot show; clip it instead of failing.
-    ax.set_yscale("log", nonpositive="clip")
+    ax.set_yscale("log")  # the ±std band is clipped at 1 (`_metric_range`), so it stays positive
     ax.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(ticker.ScalarFormatter())  # 200, not 2×10²
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())

@@ -111,8 +111,8 @@ class Progress:
   def report(self, step: int, metrics: Mapping[str, float]):
     now = time.perf_counter()
     rate = self.steps_per_second(step, now)
-    if self.t0 is not None and step > self.t0_step:
-      self.t0, self.t0_step = now, step  # the next report's rate starts here
+    if rate == rate:  # measured: the next report's rate starts here
+      self.t0, self.t0_step = now, step
     eta = (self.total - step) / rate if rate == rate and rate > 0 else float("nan")
     shown = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
     message = f"step {step}/{self.total} | {shown} | {rate:.2f} steps/s | ETA {_duration(eta) if eta == eta else '?'}"
