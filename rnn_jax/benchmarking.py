@@ -273,3 +273,33 @@ def write_json(path: str, results: Sequence[Result], extra: dict[str, Any] | Non
              "results": [dataclasses.asdict(r) for r in results]}
   with open(path, "w") as f:
     json.dump(payload, f, indent=2)
+
+
+# --- whole training steps of a config ------------------------------------------------------------
+
+def time_train_steps(config, batchings: Sequence[str], repeats: int) -> dict[str, list[float]]:
+  """Seconds per training step of ``config`` (all its seeds) under each seed batching.
+
+  Builds the run's own compiled step (``rnn_jax.train.make_steps``, data included) once per
+  batching from fresh parameters and times the steps interleaved (``time_interleaved``); nothing
+  is written. ``config`` is not modified.
+  """
+  from rnn_jax import train
+
+  task = train.make_task(config)
+  fns = {}
+  for batching in batchings:
+    c = config.copy_and_resolve_references()
+    c.seed_batching = batching
+    steps = train.make_steps(c, task)
+    seeds = steps.mesh.seed_array()
+    state = steps.init(seeds)
+    box = {"state": state, "acc": steps.zero_accumulator(state, seeds), "step": 0}
+
+    def one_step(steps=steps, seeds=seeds, box=box):
+      box["state"], box["acc"] = steps.train(box["state"], box["acc"], seeds, box["step"])
+      box["step"] += 1
+      return box["acc"]
+
+    fns[f"{batching} ({steps.mesh.batching})" if batching == "auto" else batching] = (one_step, ())
+  return time_interleaved(fns, repeats)

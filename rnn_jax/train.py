@@ -34,6 +34,7 @@ from ml_collections import ConfigDict
 
 from rnn_jax import checkpointing, optim, reporting, run_outputs
 from rnn_jax.errors import ConfigError, TrainingError
+from rnn_jax import seed_mesh
 from rnn_jax.seed_mesh import SeedMesh
 from rnn_jax.tasks import base
 
@@ -81,6 +82,8 @@ def validate_config(config: ConfigDict) -> None:
       raise ConfigError(f"config.{name} must be positive, got {value}")
   if config.max_devices < 0:
     raise ConfigError(f"config.max_devices must be >= 0 (0 = all devices), got {config.max_devices}")
+  if config.seed_batching not in seed_mesh.BATCHING:
+    raise ConfigError(f"config.seed_batching {config.seed_batching!r} is not one of {seed_mesh.BATCHING}")
   if config.eval_every_steps < 0:
     raise ConfigError(f"config.eval_every_steps must be >= 0 (0 = every epoch / at the end), got {config.eval_every_steps}")
   if config.optimizer not in optim.OPTIMIZERS:
@@ -89,16 +92,25 @@ def validate_config(config: ConfigDict) -> None:
     raise ConfigError(f"config.schedule.name {config.schedule.name!r} is not one of {optim.SCHEDULES}")
 
 
+#: Config fields that only say how the seeds run, not what is computed: a run may be resumed with
+#: other values (a seed's numbers agree to float rounding, see rnn_jax.seed_mesh). Not max_devices:
+#: it can change the number of padded seed slots, and with it the checkpoint's shapes.
+PLACEMENT_KEYS = ("seed_batching",)
+
+
 def prepare_workdir(workdir: str | os.PathLike, config: ConfigDict, is_writer: bool) -> Path:
-  """Creates the workdir, checks it is writable and holds no run of another config; writes config.json."""
+  """Creates the workdir, checks it is writable and holds no run of another config; writes config.json.
+
+  The check ignores ``PLACEMENT_KEYS``; config.json is rewritten with this launch's values.
+  """
   path = Path(workdir)
   config_json = config.to_json_best_effort(sort_keys=True, indent=2)
   saved = path / "config.json"
   if saved.exists():
-    previous = json.loads(saved.read_text())
-    if previous != json.loads(config_json):
-      changed = sorted(k for k in set(previous) | set(json.loads(config_json))
-                       if previous.get(k) != json.loads(config_json).get(k))
+    previous, current = json.loads(saved.read_text()), json.loads(config_json)
+    changed = sorted(k for k in set(previous) | set(current)
+                     if k not in PLACEMENT_KEYS and previous.get(k) != current.get(k))
+    if changed:
       raise ConfigError(f"workdir {path} holds a run of a different config (differs in {', '.join(changed)}); "
                         "pass a new --workdir, or delete that directory to start over")
   if not is_writer:
@@ -204,6 +216,15 @@ class Steps:
     return self._evals[split](params, seeds, jnp.int32(step), self.data)
 
 
+def make_steps(config: ConfigDict, task: base.Task) -> Steps:
+  """The compiled functions of ``config``: its schedule, optimizer and seed mesh."""
+  steps_per_unit = task.steps_per_epoch if "num_epochs" in config else 1
+  schedule = optim.make_schedule(config, steps_per_unit)
+  devices = jax.devices()[:config.max_devices] if config.max_devices > 0 else None
+  mesh = SeedMesh.create(tuple(config.seeds), devices, config.seed_batching)
+  return Steps(task, optim.make_optimizer(config, schedule), schedule, mesh)
+
+
 # --- the loop ---------------------------------------------------------------------------------------
 
 def _fires(done: int, every: int, total: int) -> bool:
@@ -217,11 +238,8 @@ class _Run:
     self.config, self.workdir, self.task = config, workdir, task
     self.is_writer = jax.process_index() == 0
     self.total = task.num_train_steps
-    steps_per_unit = task.steps_per_epoch if "num_epochs" in config else 1
-    schedule = optim.make_schedule(config, steps_per_unit)
-    devices = jax.devices()[:config.max_devices] if config.max_devices > 0 else None
-    self.mesh = SeedMesh.create(tuple(config.seeds), devices)
-    self.steps = Steps(task, optim.make_optimizer(config, schedule), schedule, self.mesh)
+    self.steps = make_steps(config, task)
+    self.mesh = self.steps.mesh
     self.seeds = self.mesh.seed_array()
     self.eval_every = config.eval_every_steps or (task.steps_per_epoch or 0)  # 0: every epoch / at the end
     self.checkpoints = checkpointing.Checkpoints(workdir / "checkpoints", config.keep_checkpoints)

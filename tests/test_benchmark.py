@@ -1,4 +1,9 @@
 """The benchmark at toy shapes, the Flax peer against our layer, and the fused loop's gradients."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +33,20 @@ def test_benchmark_runs_and_prints_a_table(tmp_path):
   path = tmp_path / "bench.json"
   benchmarking.write_json(str(path), results)
   assert path.read_text().count('"implementation"') == len(results)
+
+
+def test_train_step_benchmark_times_each_seed_batching():
+  repo = Path(__file__).resolve().parents[1]
+  cmd = [sys.executable, str(repo / "launch" / "bench_train_step.py"),
+         f"--config={repo / 'experiments' / 'palindrome_lstm.py'}:smoke", "--config.seeds=(0,1,2)",
+         "--batchings=vmap,sequential,auto", "--repeats=2"]
+  out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "XLA_FLAGS": ""})
+  assert out.returncode == 0, out.stderr
+  rows = [line for line in out.stdout.splitlines() if line.startswith("| palindrome_lstm_T10_smoke | 3 |")]
+  assert [r.split("|")[3].strip() for r in rows] == ["vmap", "sequential", "auto (sequential)"]
+  assert rows[0].rstrip().endswith("| 1.00 |")
+  bad = subprocess.run(cmd[:-2] + ["--batchings=batched"], capture_output=True, text=True, timeout=300)
+  assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: config.seed_batching")
 
 
 @pytest.mark.parametrize("cell", benchmarking.CELLS)

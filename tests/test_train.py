@@ -68,12 +68,15 @@ def final_train_loss(workdir, seed):
 
 
 def test_a_seed_gives_the_same_numbers_alone_with_others_and_on_1_2_4_devices(tmp_path):
-  runs = {"alone_1dev": ((1,), 1), "three_1dev": ((0, 1, 2), 1), "three_2dev": ((0, 1, 2), 2),
-          "three_4dev": ((0, 1, 2), 4), "two_4dev": ((1, 2), 4)}
+  # (seeds, devices, how the seeds sharing a device run: rnn_jax.seed_mesh)
+  runs = {"alone_1dev": ((1,), 1, "auto"), "three_1dev": ((0, 1, 2), 1, "sequential"),
+          "three_1dev_vmap": ((0, 1, 2), 1, "vmap"), "three_2dev": ((0, 1, 2), 2, "sequential"),
+          "three_2dev_vmap": ((0, 1, 2), 2, "vmap"), "three_4dev": ((0, 1, 2), 4, "auto"),
+          "two_4dev": ((1, 2), 4, "auto")}
   losses = {}
-  for name, (seeds, devices) in runs.items():
-    config = tiny_palindrome(seeds=seeds, max_devices=devices, num_train_steps=50, log_every_steps=50,
-                             eval_every_steps=50, checkpoint_every_steps=50)
+  for name, (seeds, devices, batching) in runs.items():
+    config = tiny_palindrome(seeds=seeds, max_devices=devices, seed_batching=batching, num_train_steps=50,
+                             log_every_steps=50, eval_every_steps=50, checkpoint_every_steps=50)
     train.train_and_evaluate(config, tmp_path / name)
     losses[name] = final_train_loss(tmp_path / name, 1)
   reference = losses["alone_1dev"]
@@ -151,6 +154,7 @@ def test_killed_run_resumes_to_bit_identical_results(tmp_path):
     ("--config.seeds=()", "config.seeds must be a non-empty"),
     ("--config.num_train_steps=0", "config.num_train_steps must be positive"),
     ("--config.learning_rate=-1.0", "config.learning_rate must be positive"),
+    ("--config.seed_batching=batched", "config.seed_batching 'batched' is not one of"),
     ("--num_processes=2", "needs all of --coordinator_address, --num_processes and --process_id"),
 ])
 def test_bad_config_fails_with_one_clear_line_and_writes_nothing(flag, message, tmp_path):
@@ -180,6 +184,14 @@ def test_relaunch_with_another_config_is_refused_and_keeps_the_checkpoints(tmp_p
     train.train_and_evaluate(tiny_palindrome(learning_rate=0.5), tmp_path)
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
   assert (tmp_path / "metrics.jsonl").read_text() == metrics_before
+
+
+def test_relaunch_with_another_seed_batching_resumes(tmp_path):
+  """seed_batching only says how seeds sharing a device run (train.PLACEMENT_KEYS): a resume may change it."""
+  train.train_and_evaluate(tiny_palindrome(seeds=(0, 1, 2), seed_batching="sequential"), tmp_path)
+  summary = train.train_and_evaluate(tiny_palindrome(seeds=(0, 1, 2), seed_batching="vmap"), tmp_path)
+  assert sorted(summary["per_seed"]) == ["0", "1", "2"]
+  assert json.loads((tmp_path / "config.json").read_text())["seed_batching"] == "vmap"  # as launched last
 
 
 def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
