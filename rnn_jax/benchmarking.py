@@ -183,11 +183,14 @@ def _block(out):
 
 
 def time_interleaved(fns: dict[str, tuple[Callable, Sequence[Any]]], repeats: int,
-                     warmup: int = 2) -> dict[str, list[float]]:
-  """Seconds per call of every ``fn(*args)``, ``repeats`` rounds, after ``warmup`` untimed calls.
+                     warmup: int = 2, block: int = 1) -> dict[str, list[float]]:
+  """Seconds per call of every ``fn(*args)``: ``repeats`` timed calls each, after ``warmup`` untimed ones.
 
-  The implementations take turns within every round (in a rotating order), so a change in machine
-  load during the run hits all of them alike instead of whichever happened to run then.
+  The implementations take turns (in a rotating order) in blocks of ``block`` consecutive timed
+  calls, so a change in machine load during the run hits all of them alike instead of whichever
+  happened to run then. With ``block > 1`` each block starts with one untimed call: the call right
+  after a switch pays for the previous implementation's leftovers (measured: PyTorch's OpenMP
+  threads keep spinning after a call and slowed the next JAX call on 2 cores).
   """
   names = list(fns)
   for name in names:
@@ -195,20 +198,26 @@ def time_interleaved(fns: dict[str, tuple[Callable, Sequence[Any]]], repeats: in
     for _ in range(warmup):  # the first call compiles
       _block(fn(*args))
   times = {name: [] for name in names}
-  for i in range(repeats):
+  for i in range(-(-repeats // block)):
     for name in names[i % len(names):] + names[:i % len(names)]:
       fn, args = fns[name]
-      start = time.perf_counter()
-      _block(fn(*args))
-      times[name].append(time.perf_counter() - start)
+      if block > 1:
+        _block(fn(*args))
+      for _ in range(min(block, repeats - len(times[name]))):
+        start = time.perf_counter()
+        _block(fn(*args))
+        times[name].append(time.perf_counter() - start)
   return times
 
 
 def run_benchmark(shapes: Sequence[str], cells: Sequence[str], repeats: int,
                   implementations: Sequence[str] = IMPLEMENTATIONS, unroll: int = 1,
-                  torch_threads: int | None = None,
+                  torch_threads: int | None = None, block: int = 1,
                   log: Callable[[str], None] | None = None) -> list[Result]:
-  """Times every (shape, cell, implementation); ``torch`` is skipped when it is not installed."""
+  """Times every (shape, cell, implementation); ``torch`` is skipped when it is not installed.
+
+  ``block``: consecutive timed calls per turn (``time_interleaved``).
+  """
   results = []
   for shape_name in shapes:
     if shape_name not in SHAPES:
@@ -226,7 +235,7 @@ def run_benchmark(shapes: Sequence[str], cells: Sequence[str], repeats: int,
           fns[impl] = jax_grad_setup(impl, cell, shape, unroll=unroll)
         else:
           raise ValueError(f"unknown implementation {impl!r}; choose from {IMPLEMENTATIONS}")
-      times = time_interleaved(fns, repeats)
+      times = time_interleaved(fns, repeats, block=block)
       rows = []
       for impl, ts in times.items():
         med = statistics.median(ts)

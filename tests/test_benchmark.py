@@ -35,6 +35,15 @@ def test_benchmark_runs_and_prints_a_table(tmp_path):
   assert path.read_text().count('"implementation"') == len(results)
 
 
+def test_time_interleaved_takes_turns_in_blocks_with_an_untimed_call_after_each_switch():
+  calls = []
+  fns = {name: (lambda name=name: calls.append(name), ()) for name in ("a", "b")}
+  times = benchmarking.time_interleaved(fns, repeats=5, warmup=1, block=2)
+  assert {k: len(v) for k, v in times.items()} == {"a": 5, "b": 5}
+  # warm-up a, b; then rounds of (1 untimed + up to 2 timed) calls, the order rotating each round.
+  assert "".join(calls) == "ab" + "aaabbb" + "bbbaaa" + "aabb"
+
+
 def test_train_step_benchmark_times_each_seed_batching():
   repo = Path(__file__).resolve().parents[1]
   cmd = [sys.executable, str(repo / "launch" / "bench_train_step.py"),
