@@ -34,6 +34,19 @@ def test_carried_state_over_windows_equals_one_long_run():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_top1_correct_matches_argmax_and_counts_a_tied_target_as_correct():
+  logits = np.asarray(jax.random.normal(jax.random.key(4), (3, 50, 97)))
+  targets = np.array(jax.random.randint(jax.random.key(5), (3, 50), 0, 97))
+  targets[0, :10] = logits[0, :10].argmax(-1)  # some hits for sure
+  expected = (logits.argmax(-1) == targets).astype(np.float32)
+  np.testing.assert_array_equal(lm.top1_correct(jnp.asarray(logits), jnp.asarray(targets)), expected)
+  assert expected.sum() >= 10
+  assert float(lm.token_sums(jnp.asarray(logits), jnp.asarray(targets))["accuracy"][0]) == expected.sum()
+  tied = jnp.array([[1.0, 3.0, 3.0]])
+  np.testing.assert_array_equal(lm.top1_correct(tied, jnp.array([2])), [1.0])  # argmax would say 1
+  np.testing.assert_array_equal(lm.top1_correct(tied, jnp.array([0])), [0.0])
+
+
 def test_perplexity_is_exp_of_total_nll_over_total_tokens():
   logits = jax.random.normal(jax.random.key(2), (2, 5, 7))
   targets = jax.random.randint(jax.random.key(3), (2, 5), 0, 7)
