@@ -32,9 +32,8 @@ import optax
 from absl import logging
 from ml_collections import ConfigDict
 
-from rnn_jax import checkpointing, optim, reporting, run_outputs
+from rnn_jax import checkpointing, optim, reporting, run_outputs, seed_mesh
 from rnn_jax.errors import ConfigError, TrainingError
-from rnn_jax import seed_mesh
 from rnn_jax.seed_mesh import SeedMesh
 from rnn_jax.tasks import base
 
