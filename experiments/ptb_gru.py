@@ -6,7 +6,8 @@ Learning rate 0.5 instead of the LSTM's 1.0 (our decision, measured, one seed, R
 this tied GRU diverged in epoch 2 (gradient norm 8 -> 150, validation perplexity 210 -> 226 after
 epochs 1 -> 2), while lr 0.5 gave 179 -> 148 (lr 1.0 with untied embeddings: 214 -> 187).
 Runtime on a 2-core CPU, one seed: measured 104 minutes in two launches with a palindrome training
-sharing the CPU (2.36k words/s); estimated ~55 minutes alone (13 epochs of 2,323 steps at ~11 steps/s).
+sharing the CPU (2.36k words/s), with the code before the 2026-11-24 speed-ups; estimated ~35
+minutes alone now (13 epochs of 2,323 steps at the ~15 steps/s ptb_gru_dropout runs at alone).
 Target: test perplexity <= 114 (the reports: 114.1 and 118.6). Measured (seed 0): test 120.8,
 valid 125.5 -- the target is MISSED (README). PyTorch's GRU variant
 (`--config.model.cell_kwargs.reset_after=True`) at lr 1.0 was no better in a 2-epoch probe (README).

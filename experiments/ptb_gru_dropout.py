@@ -7,8 +7,9 @@ Command:
 
 Everything as `ptb_lstm_dropout.py` but the cell (reset-before GRU, the reports' equations) and the
 learning rate: 0.5, as `ptb_gru.py` (lr 1.0 diverged for the GRU without dropout; see there).
-Expected runtime on a 2-core CPU, one seed: estimated ~1.8 hours alone (25 epochs of 2,323 steps at
-the ~11 steps/s measured for the small model alone, plus evaluation); not yet measured end to end.
+Expected runtime on a 2-core CPU, one seed: ~1.1 hours alone (25 epochs of 2,323 steps at the
+15 steps/s measured alone for ptb_gru_dropout on 2026-11-24, after the seed-batching and accuracy
+speed-ups, plus evaluation); not yet measured end to end.
 Expected result: test perplexity <= 92 (the reports: 92.4 and 104.5). Measured: see README.
 """
 from experiments import ptb_gru, ptb_lstm, ptb_lstm_dropout

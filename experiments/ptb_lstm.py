@@ -14,7 +14,8 @@ unregularized model benefits from (it overfits: train perplexity falls far below
 final evaluation uses the best-by-validation parameters.
 
 Expected runtime on a 2-core CPU, one seed: measured 93 minutes with 2-3 other trainings sharing
-the CPU; estimated ~55 minutes alone (13 epochs of 2,323 steps at ~11 steps/s, as ptb_gru alone).
+the CPU, with the code before the 2026-11-24 speed-ups; estimated ~35 minutes alone now (13 epochs
+of 2,323 steps at ~15 steps/s, as ptb_gru_dropout alone).
 Expected result: test perplexity <= 115 (the reports: 119.9 and 122.2; Zaremba et al.: 114.5).
 Measured results are in the README.
 """
