@@ -291,15 +291,19 @@ def time_train_steps(config, batchings: Sequence[str], repeats: int) -> dict[str
 
   Builds the run's own compiled step (``rnn_jax.train.make_steps``, data included) once per
   batching from fresh parameters and times the steps interleaved (``time_interleaved``); nothing
-  is written. ``config`` is not modified.
+  is written. ``config`` is not modified. Raises ``ConfigError`` (before loading any data) when a
+  batching or the config is invalid.
   """
   from rnn_jax import train
 
+  configs = {}
+  for batching in batchings:
+    configs[batching] = config.copy_and_resolve_references()
+    configs[batching].seed_batching = batching
+    train.validate_config(configs[batching])
   task = train.make_task(config)
   fns = {}
-  for batching in batchings:
-    c = config.copy_and_resolve_references()
-    c.seed_batching = batching
+  for batching, c in configs.items():
     steps = train.make_steps(c, task)
     seeds = steps.mesh.seed_array()
     state = steps.init(seeds)

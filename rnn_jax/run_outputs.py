@@ -111,11 +111,11 @@ class Progress:
   def report(self, step: int, metrics: Mapping[str, float]):
     now = time.perf_counter()
     rate = self.steps_per_second(step, now)
-    if rate == rate:  # measured: the next report's rate starts here
+    if not math.isnan(rate):  # measured: the next report's rate starts here
       self.t0, self.t0_step = now, step
-    eta = (self.total - step) / rate if rate == rate and rate > 0 else float("nan")
+    eta = (self.total - step) / rate if rate > 0 else float("nan")  # nan > 0 is False
     shown = " | ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-    message = f"step {step}/{self.total} | {shown} | {rate:.2f} steps/s | ETA {_duration(eta) if eta == eta else '?'}"
+    message = f"step {step}/{self.total} | {shown} | {rate:.2f} steps/s | ETA {'?' if math.isnan(eta) else _duration(eta)}"
     if self.bar is not None:
       self.bar.n = step
       self.bar.set_postfix_str(shown)

@@ -7,15 +7,11 @@ Every per-seed pytree (parameters, optimizer state, metrics) carries a leading a
 so its numbers do not depend on how many seeds share its device.
 
 ``batching="auto"`` (config ``seed_batching``) picks "sequential" on CPU and "vmap" on GPU/TPU.
-On the 2-core CPU, 3 seeds on one device, one whole training step
-(``python launch/bench_train_step.py --config=<config> --config.seeds='(0,1,2)'``), sequential
-took 0.73x the vmap time for ptb_lstm (204 vs 280 ms), 0.76x for ptb_gru_dropout and 0.81x for the
-palindrome LSTM at T = 20 (1.44 vs 1.78 s): XLA:CPU runs a batched matrix product well below its
-plain GEMM speed (the 10k-way softmax product [400, 200] x [200, 10000]: 15.7 ms batched over a
-single seed, 8.0 ms plain). A lone seed on a device is run without the seed axis for the same
-reason (ptb_lstm, 1 seed: 0.91x). On accelerators batching keeps the device busy instead of
-running the seeds' time steps one after another; that default is reasoned, not measured (no
-GPU/TPU on these machines).
+On CPU, XLA runs a batched matrix product well below its plain GEMM speed, so one seed after another
+is faster (whole training steps, 3 seeds on one device: 19-27% less time; a lone seed without the
+seed axis: ~9%; measured with ``launch/bench_train_step.py``, figures and commands in the README's
+"Performance" section). On accelerators batching keeps the device busy instead of running the
+seeds' time steps one after another; that default is reasoned, not measured (no GPU/TPU here).
 """
 from __future__ import annotations
 
