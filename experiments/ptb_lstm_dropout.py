@@ -13,9 +13,8 @@ and in our ptb_lstm run validation perplexity moved by less than 1 once the rate
 the 14 more epochs would cost ~1.4 hours of CPU per run here. (A guess from that run, not a
 measurement on this config; `--config.num_epochs=39` restores the medium model's length.)
 
-Expected runtime on a 2-core CPU, one seed: ~1.1 hours alone (25 epochs of 2,323 steps at the
-15 steps/s measured alone for ptb_gru_dropout on 2026-11-24, after the seed-batching and accuracy
-speed-ups, plus evaluation); not yet measured end to end.
+Expected runtime on a 2-core CPU, one seed: about 80 minutes alone (as ptb_gru_dropout, measured:
+77 minutes for steps 2,000-58,075 at 4.97k words/s); not yet measured end to end for this config.
 Expected result: test perplexity <= 95 (the reports: 96.2 and 95.8). Measured: see README.
 """
 from ml_collections import ConfigDict
