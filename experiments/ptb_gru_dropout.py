@@ -6,7 +6,8 @@ Command:
   python launch/main.py --config=experiments/ptb_gru_dropout.py:smoke
 
 Everything as `ptb_lstm_dropout.py` but the cell (reset-before GRU, the reports' equations) and the
-learning rate: 0.5, as `ptb_gru.py` (lr 1.0 diverged for the GRU without dropout; see there).
+learning rate: 0.5, as `ptb_gru.py` (lr 1.0 diverged for the GRU without dropout, see there, and
+with dropout too: validation perplexity 229.5 after epoch 2, 1,001.6 after epoch 3; README).
 Runtime on a 2-core CPU, one seed (measured, README): steps 2,000-58,075 in 77 minutes alone
 (4.97k words/s, evaluations included) after the 2026-11-24 speed-ups; about 80 minutes for a whole run.
 Target: test perplexity <= 92 (the reports: 92.4 and 104.5). Measured (seed 0): test 97.4, valid
