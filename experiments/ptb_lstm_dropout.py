@@ -12,7 +12,7 @@ Why 25 and not the medium model's 39: after epoch 25 the rate is 0.8**19 = 1.4% 
 and in our ptb_lstm run validation perplexity moved by less than 1 once the rate fell below ~3%;
 the 14 more epochs would cost ~40 minutes of CPU per run here (32,522 steps at the ~15 steps/s
 measured alone, plus evaluations). That was a guess from the ptb_lstm run; on this config (seed 0,
-README) validation still fell 102.5 -> 101.1 over epochs 19-25, so the longer schedule may gain a
+README) validation still fell 102.5 -> 101.1 over epochs 18-25, so the longer schedule may gain a
 little -- untried; `--config.num_epochs=39` restores the medium model's length.
 
 Runtime on a 2-core CPU, one seed (measured, README): steps 2,000-58,075 in 98 minutes with other
