@@ -19,7 +19,7 @@ of 2,323 steps at ~15 steps/s, as ptb_gru_dropout alone).
 Expected result: test perplexity <= 115 (the reports: 119.9 and 122.2; Zaremba et al.: 114.5).
 Measured results are in the README.
 """
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict, config_dict
 
 from experiments import common
 
@@ -29,17 +29,17 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.batch_size = 20
   c.optimizer = "sgd"
   c.learning_rate = 1.0
-  c.schedule = ConfigDict({"name": "step_decay", "hold": 4.0, "every": 1.0, "gamma": 0.5})  # epochs
+  c.schedule = common.schedule("step_decay", "epochs", hold=4.0, every=1.0, gamma=0.5)  # epochs
   c.grad_clip_norm = 5.0
   c.log_every_steps = 200
   c.eval_every_steps = 0  # after every epoch
   c.checkpoint_every_steps = 1000
 
   c.data = ConfigDict()
-  c.data.num_steps = 20         # unrolled steps (truncated BPTT window)
+  c.data.window_tokens = 20     # truncated-BPTT length: tokens per training window
   c.data.eval_batch_size = 1    # evaluation streams (1 = the whole split as one stream, as the reference test)
-  c.data.manual_dir = ""        # folder with ptb.{train,valid,test}.txt; "" = $RNN_JAX_DATA_DIR/ptb, then download
-  c.data.tfds_dir = ""          # TFDS data dir; "" = $RNN_JAX_TFDS_DIR or ~/tensorflow_datasets
+  c.data.manual_dir = config_dict.placeholder(str)  # folder with ptb.{train,valid,test}.txt; unset = $RNN_JAX_DATA_DIR/ptb, then download
+  c.data.tfds_dir = config_dict.placeholder(str)    # TFDS data dir; unset = $RNN_JAX_TFDS_DIR or ~/tensorflow_datasets
   c.data.final_eval_train = True  # the final evaluation includes a full pass over train
 
   c.model = ConfigDict()
@@ -47,8 +47,11 @@ def get_config(arg: str | None = None) -> ConfigDict:
   c.model.features = 200
   c.model.embed_dim = 200
   c.model.num_layers = 2
-  c.model.dropout_rate = 0.0
-  c.model.variational_dropout = False
+  c.model.word_dropout = 0.0     # whole rows of the input embedding (rnn_jax/models.py LanguageModel)
+  c.model.input_dropout = 0.0    # on the embedding output
+  c.model.between_dropout = 0.0  # between the layers
+  c.model.output_dropout = 0.0   # on the last layer's output
+  c.model.variational_dropout = False  # True: one mask per window for all time steps; False: per step (Zaremba)
   c.model.init_scale = 0.1
   c.model.tie_embeddings = True
   c.model.cell_kwargs = ConfigDict()
@@ -67,10 +70,10 @@ def apply_smoke(c: ConfigDict) -> None:
   c.seeds = (0, 1)
   del c.num_epochs
   c.num_train_steps = 30
-  c.schedule.hold, c.schedule.every = 10.0, 10.0
+  c.schedule = common.schedule(c.schedule.name, "steps", hold=10.0, every=10.0, gamma=c.schedule.gamma)
   c.data.eval_batch_size = 128
   c.data.final_eval_train = False
-  c.data.num_steps = 35
+  c.data.window_tokens = 35
   c.model.features = c.model.embed_dim = 16
   c.log_every_steps = c.eval_every_steps = 10
   c.checkpoint_every_steps = 20

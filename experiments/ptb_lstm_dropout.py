@@ -22,13 +22,13 @@ Target: test perplexity <= 95 (the reports: 96.2 and 95.8). Measured (seed 0): t
 """
 from ml_collections import ConfigDict
 
-from experiments import ptb_lstm
+from experiments import common, ptb_lstm
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
   c = ptb_lstm.get_config()
   c.name = "ptb_lstm_dropout"
   c.num_epochs = 25
-  c.schedule = ConfigDict({"name": "step_decay", "hold": 6.0, "every": 1.0, "gamma": 0.8})
-  c.model.dropout_rate = 0.4
+  c.schedule = common.schedule("step_decay", "epochs", hold=6.0, every=1.0, gamma=0.8)  # epochs
+  c.model.input_dropout = c.model.between_dropout = c.model.output_dropout = 0.4
   return ptb_lstm.finish(c, arg)

@@ -10,17 +10,17 @@ need days. Expected result (Zaremba et al.): valid 86.2, test 82.7.
 """
 from ml_collections import ConfigDict
 
-from experiments import ptb_lstm
+from experiments import common, ptb_lstm
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
   c = ptb_lstm.get_config()
   c.name = "ptb_lstm_medium"
   c.num_epochs = 39
-  c.schedule = ConfigDict({"name": "step_decay", "hold": 6.0, "every": 1.0, "gamma": 0.8})
-  c.data.num_steps = 35
+  c.schedule = common.schedule("step_decay", "epochs", hold=6.0, every=1.0, gamma=0.8)  # epochs
+  c.data.window_tokens = 35
   c.model.features = c.model.embed_dim = 650
-  c.model.dropout_rate = 0.5
+  c.model.input_dropout = c.model.between_dropout = c.model.output_dropout = 0.5
   c.model.init_scale = 0.05
   c.model.tie_embeddings = False
   return ptb_lstm.finish(c, arg)

@@ -159,19 +159,22 @@ def bidirectional_final_hidden(carry: tuple[Carry, Carry]) -> Array:
 class StackedRNN(nn.Module):
   """A multi-layer recurrent network with dropout on the non-recurrent connections only.
 
-  As Zaremba et al. (2014): dropout is applied to the input of every layer and to the output of the
-  last one, never to the recurrent state. ``variational=True`` draws one mask per sequence and
-  feature, shared by all time steps (Gal & Ghahramani 2016, applied to the same connections).
+  Three dropout placements, each with its own rate (0 = off), never on the recurrent state:
+  ``input_dropout`` on the input of the first layer (a language model's embedding output),
+  ``between_dropout`` on the outputs of every layer but the last (the next layer's input), and
+  ``output_dropout`` on the last layer's outputs. Zaremba et al. (2014) use one rate for all three.
+  ``variational=True`` draws one mask per sequence and feature, shared by all time steps (Gal &
+  Ghahramani 2016, applied to the same connections); otherwise every time step gets its own mask.
 
-  The between-layer dropout acts on whole ``[batch, time, features]`` tensors outside the scans,
-  which is the same as dropping inside the loop with a fresh mask per step, and cheaper. It draws
-  from the RNG stream named ``dropout`` (``rngs={'dropout': key}`` at ``apply``).
+  Dropout acts on whole ``[batch, time, features]`` tensors outside the scans, which is the same as
+  dropping inside the loop with a fresh mask per step, and cheaper. It draws from the RNG stream
+  named ``dropout`` (``rngs={'dropout': key}`` at ``apply``).
 
   Attributes:
     cell_type: ``rnn``, ``lstm``, ``peephole_lstm`` or ``gru`` (``rnn_jax.cells.CELLS``).
     features: hidden units per layer.
     num_layers: number of stacked layers.
-    dropout_rate: drop probability on the non-recurrent connections (0 = off).
+    input_dropout, between_dropout, output_dropout: drop probabilities of the three placements.
     variational: one dropout mask per sequence for all time steps.
     bidirectional: each layer is ``Bidirectional`` (its outputs have ``2 * features``).
     unroll: passed to every ``RNNLayer``.
@@ -185,7 +188,9 @@ class StackedRNN(nn.Module):
   cell_type: str
   features: int
   num_layers: int = 1
-  dropout_rate: float = 0.0
+  input_dropout: float = 0.0
+  between_dropout: float = 0.0
+  output_dropout: float = 0.0
   variational: bool = False
   bidirectional: bool = False
   unroll: int = 1
@@ -205,12 +210,11 @@ class StackedRNN(nn.Module):
       return Bidirectional(rnn(False), rnn(True), name=name)
     return rnn(False).clone(name=name, parent=self)
 
-  def _dropout(self, x: Array, deterministic: bool) -> Array:
-    if self.dropout_rate == 0.0:
+  def _dropout(self, rate: float, x: Array, deterministic: bool) -> Array:
+    if rate == 0.0:
       return x
     broadcast_dims = (1,) if self.variational else ()  # axis 1 = time
-    return nn.Dropout(self.dropout_rate, broadcast_dims=broadcast_dims,
-                      rng_collection="dropout")(x, deterministic=deterministic)
+    return nn.Dropout(rate, broadcast_dims=broadcast_dims, rng_collection="dropout")(x, deterministic=deterministic)
 
   @nn.compact
   def __call__(self, inputs: Array, initial_carry: Sequence[Carry] | None = None,
@@ -220,11 +224,11 @@ class StackedRNN(nn.Module):
     x = inputs
     carries = []
     for index in range(self.num_layers):
-      x = self._dropout(x, deterministic)
+      x = self._dropout(self.input_dropout if index == 0 else self.between_dropout, x, deterministic)
       carry_in = None if initial_carry is None else initial_carry[index]
       carry, x = self._layer(index)(x, carry_in, seq_lengths)
       carries.append(carry)
-    return tuple(carries), self._dropout(x, deterministic)
+    return tuple(carries), self._dropout(self.output_dropout, x, deterministic)
 
   @nn.nowrap
   def initialize_carry(self, batch_size: int) -> tuple[Carry, ...]:

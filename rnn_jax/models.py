@@ -77,13 +77,32 @@ class SequenceClassifier(nn.Module):
     return nn.Dense(self.num_classes, kernel_init=init, name="head")(h)  # [batch, classes]
 
 
+def word_dropout_scale(key: Array, tokens: Array, vocab_size: int, rate: float) -> Array:
+  """``[batch, time, 1]``: 0 for the tokens of dropped words, ``1 / (1 - rate)`` for the others.
+
+  One Bernoulli draw per vocabulary entry (per call), so a dropped word is dropped at every
+  position of the batch -- the same as zeroing its row of the embedding matrix.
+  """
+  keep = 1.0 - rate
+  kept_words = jax.random.bernoulli(key, keep, (vocab_size,))  # [vocab]
+  return (kept_words[tokens] / keep)[..., None]
+
+
 class LanguageModel(nn.Module):
-  """Next-token model: embedding -> stacked RNN (dropout as Zaremba et al.) -> softmax logits.
+  """Next-token model: embedding -> stacked RNN -> softmax logits, with dropout where configured.
+
+  Dropout (training only, RNG stream ``dropout``): ``word_dropout`` drops whole words -- rows of the
+  input embedding matrix, one mask over the vocabulary per call, so every occurrence of a dropped
+  word in the batch reads a zero vector and the kept rows are scaled by ``1 / (1 - rate)`` (Gal &
+  Ghahramani 2016; with tied embeddings the output layer still uses the whole matrix).
+  ``input_dropout`` / ``between_dropout`` / ``output_dropout`` / ``variational``: the embedding
+  output, between the layers, the last layer's output; see ``layers.StackedRNN``.
 
   Attributes:
     vocab_size: tokens (words or characters).
     embed_dim: embedding width (must equal ``features`` when ``tie_embeddings``).
-    cell_type, features, num_layers, dropout_rate, variational, cell_kwargs: ``layers.StackedRNN``.
+    cell_type, features, num_layers, cell_kwargs: ``layers.StackedRNN``.
+    word_dropout, input_dropout, between_dropout, output_dropout, variational: dropout (above).
     init_scale: if set, *every* parameter starts U(-init_scale, init_scale) (Zaremba et al. use
       0.1 / 0.05 / 0.04 for small / medium / large); otherwise Flax's defaults.
     tie_embeddings: the output layer reuses the embedding matrix (plus its own bias).
@@ -97,7 +116,10 @@ class LanguageModel(nn.Module):
   cell_type: str
   features: int
   num_layers: int = 1
-  dropout_rate: float = 0.0
+  word_dropout: float = 0.0
+  input_dropout: float = 0.0
+  between_dropout: float = 0.0
+  output_dropout: float = 0.0
   variational: bool = False
   init_scale: float | None = None
   tie_embeddings: bool = False
@@ -114,7 +136,8 @@ class LanguageModel(nn.Module):
       inits, embed_init, out_inits = {}, nn.initializers.normal(1.0), {}
     self.embed = nn.Embed(self.vocab_size, self.embed_dim, embedding_init=embed_init)
     self.rnn = layers.StackedRNN(self.cell_type, self.features, num_layers=self.num_layers,
-                                 dropout_rate=self.dropout_rate, variational=self.variational,
+                                 input_dropout=self.input_dropout, between_dropout=self.between_dropout,
+                                 output_dropout=self.output_dropout, variational=self.variational,
                                  cell_kwargs={**inits, **dict(self.cell_kwargs or {})})
     if self.tie_embeddings:
       self.output_bias = self.param("output_bias", out_inits.get("bias_init", nn.initializers.zeros_init()),
@@ -124,6 +147,8 @@ class LanguageModel(nn.Module):
 
   def __call__(self, tokens: Array, carry=None, deterministic: bool = True):
     x = self.embed(tokens)  # [batch, time, embed]
+    if self.word_dropout > 0.0 and not deterministic:
+      x = x * word_dropout_scale(self.make_rng("dropout"), tokens, self.vocab_size, self.word_dropout).astype(x.dtype)
     carry, h = self.rnn(x, initial_carry=carry, deterministic=deterministic)  # h: [batch, time, features]
     if self.tie_embeddings:
       logits = self.embed.attend(h) + self.output_bias

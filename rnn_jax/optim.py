@@ -6,10 +6,17 @@ Schedules (``config.schedule.name``):
 * ``step_decay``: ``learning_rate`` for the first ``hold`` steps, then multiplied by ``gamma`` every
   ``every`` steps: ``lr(s) = lr * gamma ** k`` with ``k = 0`` for ``s < hold`` and
   ``k = (s - hold) // every + 1`` after. Zaremba et al.'s "lr 1 for 4 epochs, then halved every
-  epoch" is ``hold = 4 epochs, every = 1 epoch, gamma = 0.5``; "decay 0.96 every 5000 steps" is
-  ``hold = every = 5000 steps``. ``hold``/``every`` are given in the run's duration unit: epochs
-  for epoch-based tasks, steps otherwise (``unit`` below).
+  epoch" is ``hold_epochs = 4, every_epochs = 1, gamma = 0.5``; "decay 0.96 every 5000 steps" is
+  ``hold_steps = every_steps = 5000``. The fields carry the run's duration unit in their names:
+  ``hold_epochs``/``every_epochs`` for epoch-based configs, ``hold_steps``/``every_steps`` otherwise.
 * ``exponential``: smooth ``lr * gamma ** (s / every)``.
+* ``plateau``: validation-driven (the PyTorch ``word_language_model`` recipe): ``learning_rate``
+  until a validation stalls, then divided by ``divide_by`` each time the validation metric has not
+  improved for ``patience_evals + 1`` evaluations in a row (``patience_evals = 0``: at the first
+  evaluation without improvement, as PyTorch's ``ReduceLROnPlateau(patience=0)``). "Improved" means
+  better than the best so far by more than ``PLATEAU_RTOL`` (relative). Evaluations run every epoch
+  for the language models. Built on ``optax.contrib.reduce_on_plateau``: its state lives in each
+  seed's train state (``plateau``), so it is checkpointed and a resumed run takes the same steps.
 
 The optimizer is ``clip_by_global_norm(grad_clip_norm)`` (if > 0) followed by ``sgd``, ``adam`` or
 ``adamw`` (``weight_decay``).
@@ -27,13 +34,14 @@ SCHEDULES = schedule_kinds.SCHEDULES
 
 
 def make_schedule(config: ConfigDict, steps_per_unit: int) -> optax.Schedule:
-  """The learning-rate schedule; ``steps_per_unit`` converts ``hold``/``every`` to steps."""
+  """The learning-rate schedule; ``steps_per_unit`` converts ``hold_*``/``every_*`` to steps (1 for ``*_steps``)."""
   lr = float(config.learning_rate)
   spec = config.schedule
-  if spec.name == "constant":
+  if spec.name in ("constant", "plateau"):  # plateau: the validation-driven scale multiplies it
     return optax.constant_schedule(lr)
-  hold = int(round(spec.hold * steps_per_unit))
-  every = max(1, int(round(spec.every * steps_per_unit)))
+  unit = "epochs" if "hold_epochs" in spec else "steps"
+  hold = int(round(spec[f"hold_{unit}"] * steps_per_unit))
+  every = max(1, int(round(spec[f"every_{unit}"] * steps_per_unit)))
   gamma = float(spec.gamma)
   if spec.name == "step_decay":
     def step_decay(count):
@@ -43,6 +51,24 @@ def make_schedule(config: ConfigDict, steps_per_unit: int) -> optax.Schedule:
   if spec.name == "exponential":
     return lambda count: lr * gamma ** (jnp.maximum(count - hold, 0) / every)
   raise ValueError(f"unknown schedule {spec.name!r}; choose one of {SCHEDULES}")
+
+
+#: Relative margin by which a validation metric must beat the best so far to count as improved
+#: (optax.contrib.reduce_on_plateau needs one > 0; PyTorch's ReduceLROnPlateau uses the same default).
+PLATEAU_RTOL = 1e-4
+
+
+def make_plateau(config: ConfigDict) -> optax.GradientTransformationExtraArgs | None:
+  """The validation-driven scale of the ``plateau`` schedule, or None for the other kinds.
+
+  ``update(updates, state, value=v)`` with the validation metric ``v`` (lower is better) once per
+  evaluation; the learning rate is then ``make_schedule(...)(step) * state.scale``.
+  """
+  spec = config.schedule
+  if spec.name != "plateau":
+    return None
+  return optax.contrib.reduce_on_plateau(factor=1.0 / float(spec.divide_by), patience=int(spec.patience_evals) + 1,
+                                         rtol=PLATEAU_RTOL, atol=0.0, cooldown=0)
 
 
 def make_optimizer(config: ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:

@@ -89,6 +89,17 @@ def validate_config(config: ConfigDict) -> None:
     raise ConfigError(f"config.optimizer {config.optimizer!r} is not one of {optim.OPTIMIZERS}")
   if config.schedule.name not in optim.SCHEDULES:
     raise ConfigError(f"config.schedule.name {config.schedule.name!r} is not one of {optim.SCHEDULES}")
+  unit = "epochs" if "num_epochs" in config else "steps"
+  other = "steps" if unit == "epochs" else "epochs"
+  if any(f"{field}_{other}" in config.schedule for field in ("hold", "every")):
+    raise ConfigError(f"config.schedule has hold_{other}/every_{other} but the run is measured in {unit}; "
+                      f"name them hold_{unit}/every_{unit}")
+  if config.schedule.name == "plateau":
+    if not config.schedule.divide_by > 1:
+      raise ConfigError(f"config.schedule.divide_by must be > 1 (the learning rate is divided by it), "
+                        f"got {config.schedule.divide_by}")
+    if not config.schedule.patience_evals >= 0:
+      raise ConfigError(f"config.schedule.patience_evals must be >= 0, got {config.schedule.patience_evals}")
 
 
 #: Config fields that only say how the seeds run, not what is computed: a run may be resumed with
@@ -134,6 +145,8 @@ class Steps:
   tx: optax.GradientTransformation
   schedule: optax.Schedule
   mesh: SeedMesh
+  #: the ``plateau`` schedule's validation-driven scale (``optim.make_plateau``), or None
+  plateau: optax.GradientTransformationExtraArgs | None = None
 
   def __post_init__(self):
     sharded, replicated = self.mesh.sharded, self.mesh.replicated
@@ -156,6 +169,8 @@ class Steps:
     params = init(jax.random.fold_in(jax.random.key(seed), INIT_STREAM))
     state = {"params": params, "opt_state": self.tx.init(params), "extra": self.task.init_extra(),
              "nonfinite_step": jnp.asarray(-1, jnp.int32)}
+    if self.plateau is not None:
+      state["plateau"] = self.plateau.init(jnp.zeros((), jnp.float32))
     if self.task.validation_split:
       state["best_params"] = params
       worst = jnp.inf if self.task.best_metric[1] == "min" else -jnp.inf
@@ -173,6 +188,9 @@ class Steps:
     grad_fn = jax.value_and_grad(self.task.train_loss, has_aux=True)
     (loss, (sums, extra)), grads = grad_fn(state["params"], state["extra"], data, data_key, dropout_key, step)
     updates, opt_state = self.tx.update(grads, state["opt_state"], state["params"])
+    lr_scale = state["plateau"].scale if self.plateau is not None else jnp.asarray(1.0, jnp.float32)
+    if self.plateau is not None:
+      updates = jax.tree.map(lambda u: u * lr_scale.astype(u.dtype), updates)
     params = optax.apply_updates(state["params"], updates)
     finite = jnp.isfinite(loss) & jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
     keep_if_bad = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
@@ -186,7 +204,7 @@ class Steps:
     one = jnp.asarray(1.0, jnp.float32)
     sums = dict(sums)
     sums.update(grad_norm=(optax.tree.norm(grads), one), param_norm=(optax.tree.norm(params), one),
-                learning_rate=(jnp.asarray(self.schedule(step), jnp.float32), one))
+                learning_rate=(jnp.asarray(self.schedule(step), jnp.float32) * lr_scale, one))
     return new_state, sums
 
   def _train_and_accumulate(self, state, acc, seeds, step, data):
@@ -200,10 +218,14 @@ class Steps:
     return jax.tree.map(lambda s: jax.device_put(jnp.zeros(s.shape, s.dtype), self.mesh.sharded), self._sum_shapes)
 
   def _update_best_one(self, state, value, improved):
+    """After a validation: keep the best parameters, and step the plateau schedule (if any)."""
     state = dict(state)
     state["best_params"] = jax.tree.map(lambda p, b: jnp.where(improved, p, b),
                                         state["params"], state["best_params"])
     state["best_value"] = jnp.where(improved, value, state["best_value"])
+    if self.plateau is not None:
+      lower_is_better = value if self.task.best_metric[1] == "min" else -value
+      _, state["plateau"] = self.plateau.update({}, state["plateau"], value=lower_is_better)
     return state
 
   def evaluate(self, split: str, params, seeds, step: int):
@@ -221,7 +243,7 @@ def make_steps(config: ConfigDict, task: base.Task) -> Steps:
   schedule = optim.make_schedule(config, steps_per_unit)
   devices = jax.devices()[:config.max_devices] if config.max_devices > 0 else None
   mesh = SeedMesh.create(tuple(config.seeds), devices, config.seed_batching)
-  return Steps(task, optim.make_optimizer(config, schedule), schedule, mesh)
+  return Steps(task, optim.make_optimizer(config, schedule), schedule, mesh, optim.make_plateau(config))
 
 
 # --- the loop ---------------------------------------------------------------------------------------
@@ -248,12 +270,19 @@ class _Run:
     return {"epoch": round(done / spe, 4)} if spe else {}
 
   def _restore_or_init(self):
+    """``(train state, metric sums of the unfinished logging window, clock, step)`` to start from.
+
+    The checkpoint holds the window's sums too, so a run resumed from a checkpoint between two
+    logging points logs exactly the window an uninterrupted run logs.
+    """
     state = self.steps.init(self.seeds)
+    fresh = {"state": state, "acc": self.steps.zero_accumulator(state, self.seeds)}
     latest = self.checkpoints.latest_step()
     if latest is None:
-      return state, 0
+      return fresh["state"], fresh["acc"], Clock(), 0
     logging.info("Resuming from the checkpoint at step %d in %s", latest, self.workdir / "checkpoints")
-    return self.checkpoints.restore(latest, state), latest
+    restored = self.checkpoints.restore(latest, fresh)
+    return restored["state"], restored["acc"], Clock.load(self.workdir, latest), latest
 
   def _check_finite(self, state, done: int):
     bad = self.mesh.to_host(state["nonfinite_step"])
@@ -297,15 +326,14 @@ class _Run:
     return self.steps.update_best(state, put(value), put(improved))
 
   def run(self):
-    state, start = self._restore_or_init()
+    state, acc, clock, start = self._restore_or_init()
     writer = run_outputs.MetricsWriter(self.workdir, self.mesh.seeds, start, self.is_writer)
     progress = run_outputs.Progress(start, self.total)
     logging.info("Training %d seeds %s on %d device(s) (%d seed slots), steps %d -> %d",
                  len(self.mesh.seeds), self.mesh.seeds, self.mesh.num_devices,
                  self.mesh.padded_num_seeds, start, self.total)
-    acc = self.steps.zero_accumulator(state, self.seeds)
     c = self.config
-    timed_steps, t_start = 0, None
+    t_start = None
     milestones = self.task.milestones(self.total)
     try:
       for step in range(start, self.total):
@@ -327,27 +355,70 @@ class _Run:
             self.task.at_milestone(self.workdir, done, host_params, self.mesh.seeds)
         if _fires(done, c.checkpoint_every_steps, self.total):
           self._check_finite(state, done)
-          self.checkpoints.save(done, state)
-      elapsed = time.perf_counter() - t_start if t_start is not None else 0.0
-      timed_steps = self.total - t_start_step if t_start is not None else 0
+          self.checkpoints.save(done, {"state": state, "acc": acc})
+          if self.is_writer:
+            clock.advanced(time.perf_counter() - t_start, done - t_start_step).save(self.workdir, done)
+      if t_start is not None:
+        clock = clock.advanced(time.perf_counter() - t_start, self.total - t_start_step)
       self._evaluate(writer, state, self.total, final=True)
       self.checkpoints.wait()
     finally:
       writer.close()
       progress.close()
       self.checkpoints.close()
-    return state, elapsed, timed_steps, start
+    return state, clock, start
 
-  def write_timing(self, elapsed: float, timed_steps: int, wall_clock: float, first_step: int):
-    """timing.json for this launch: a resumed run's clock covers steps first_step..total only."""
+  def write_timing(self, clock: "Clock", wall_clock: float, first_step: int):
+    """timing.json: the training clock summed over every launch, and this launch's wall clock."""
     if not self.is_writer:
       return
-    per_s = (timed_steps * self.task.examples_per_step * len(self.mesh.seeds) / elapsed) if elapsed > 0 else None
-    timing = {"wall_clock_s": round(wall_clock, 1), "train_examples_per_s": per_s,
-              "examples_unit": self.task.examples_unit, "seeds": len(self.mesh.seeds),
-              "devices": self.mesh.num_devices, "platform": jax.devices()[0].platform,
-              "timed_steps": timed_steps, "first_step": first_step, "last_step": self.total}
+    per_s = (clock.timed_steps * self.task.examples_per_step * len(self.mesh.seeds) / clock.train_seconds
+             if clock.train_seconds > 0 else None)
+    timing = {"train_seconds": round(clock.train_seconds, 1), "timed_steps": clock.timed_steps,
+              "train_examples_per_s": per_s, "examples_unit": self.task.examples_unit,
+              "seeds": len(self.mesh.seeds), "devices": self.mesh.num_devices,
+              "platform": jax.devices()[0].platform, "launches": clock.launches + 1,
+              "wall_clock_s": round(wall_clock, 1), "first_step": first_step, "last_step": self.total}
     (self.workdir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class Clock:
+  """Training time summed over launches, kept beside the checkpoints (``clock.json``, one entry per
+  checkpoint step), so a resumed run's throughput and total time cover the whole run.
+
+  ``train_seconds`` counts the step loop (training, logging, evaluations, checkpoints) up to the
+  checkpoint, without each launch's first, compiling step; ``timed_steps`` are the steps it covers;
+  ``launches`` the launches before this one.
+  """
+
+  train_seconds: float = 0.0
+  timed_steps: int = 0
+  launches: int = 0
+
+  FILE = "clock.json"
+
+  def advanced(self, seconds: float, steps: int) -> "Clock":
+    return dataclasses.replace(self, train_seconds=self.train_seconds + seconds, timed_steps=self.timed_steps + steps)
+
+  def save(self, workdir: Path, step: int) -> None:
+    path = workdir / self.FILE
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    entries = {k: v for k, v in entries.items() if int(k) < step}  # later ones belong to a killed launch
+    entries[str(step)] = {"train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
+                          "launches": self.launches}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries) + "\n")
+    os.replace(tmp, path)
+
+  @classmethod
+  def load(cls, workdir: Path, step: int) -> "Clock":
+    """The clock at checkpoint ``step``, counting the launch that wrote it; zero if none was kept."""
+    path = workdir / cls.FILE
+    entry = (json.loads(path.read_text()) if path.exists() else {}).get(str(step))
+    if entry is None:
+      return cls()
+    return cls(entry["train_seconds"], entry["timed_steps"], entry["launches"] + 1)
 
 
 def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
@@ -358,14 +429,17 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
   t0 = time.perf_counter()
   validate_config(config)
   task = make_task(config)  # loads data: a missing file fails here, before anything is written
+  if config.schedule.name == "plateau" and task.validation_split is None:
+    raise ConfigError(f"config.schedule.name 'plateau' needs a validation split, and task {config.task!r} has none; "
+                      "choose another schedule")
   logging.info("Derived values (not part of the config): %s", dict(task.derived()))
   is_writer = jax.process_index() == 0
   workdir = prepare_workdir(workdir, config, is_writer)
   if is_writer:
     task.write_artifacts(workdir)
   run = _Run(config, workdir, task)
-  _, elapsed, timed_steps, first_step = run.run()
-  run.write_timing(elapsed, timed_steps, time.perf_counter() - t0, first_step)
+  _, clock, first_step = run.run()
+  run.write_timing(clock, time.perf_counter() - t0, first_step)
   if not is_writer:
     return {}
   return reporting.report_run(workdir)

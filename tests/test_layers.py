@@ -120,19 +120,43 @@ def test_stacked_network_threads_carries_for_truncated_bptt(xs):
 
 
 @pytest.mark.parametrize("variational", [False, True])
-def test_dropout_on_non_recurrent_connections(variational):
-  net = layers.StackedRNN("gru", 64, num_layers=2, dropout_rate=0.5, variational=variational)
+def test_output_dropout_masks_per_step_or_per_sequence(variational):
+  net = layers.StackedRNN("gru", 64, num_layers=2, output_dropout=0.5, variational=variational)
   xs = jnp.ones((4, 10, 64))
   params = net.init(jax.random.key(0), xs)
   _, deterministic = net.apply(params, xs)
   _, dropped = net.apply(params, xs, deterministic=False, rngs={"dropout": jax.random.key(1)})
   zero = np.asarray(dropped) == 0.0
   assert 0.3 < zero.mean() < 0.7  # the output dropout is there
-  # Variational: one mask per sequence, shared by all time steps.
+  # Variational: one mask per sequence, shared by all time steps; otherwise a new one per step.
   assert np.all(zero == zero[:, :1]) == variational
+  kept = ~zero
+  np.testing.assert_allclose(np.asarray(dropped)[kept], 2.0 * np.asarray(deterministic)[kept], rtol=1e-6)
   _, again = net.apply(params, xs, deterministic=False, rngs={"dropout": jax.random.key(1)})
-  np.testing.assert_array_equal(dropped, again)
-  assert not np.allclose(deterministic, dropped)
+  np.testing.assert_array_equal(dropped, again)  # a function of the key only
+
+
+def test_each_dropout_placement_acts_where_it_says_and_never_at_evaluation():
+  xs = jax.random.normal(jax.random.key(2), (4, 10, 16))
+  rngs = {"dropout": jax.random.key(3)}
+
+  def outputs(num_layers, **rates):
+    net = layers.StackedRNN("lstm", 16, num_layers=num_layers, **rates)
+    params = net.init(jax.random.key(0), xs)  # the same parameters whatever the rates
+    return np.asarray(net.apply(params, xs)[1]), np.asarray(net.apply(params, xs, deterministic=False, rngs=rngs)[1])
+
+  # Input and between-layer dropout change the outputs but zero none of them (the cell sits after the mask).
+  for num_layers, rates in ((1, {"input_dropout": 0.5}), (2, {"between_dropout": 0.5})):
+    clean, dropped = outputs(num_layers, **rates)
+    assert not np.allclose(clean, dropped) and np.all(dropped != 0.0), rates
+  # One layer has no "between": that rate changes nothing.
+  clean, dropped = outputs(1, between_dropout=0.5)
+  np.testing.assert_array_equal(clean, dropped)
+  # At evaluation (deterministic) every placement is off.
+  net = layers.StackedRNN("lstm", 16, num_layers=2, input_dropout=0.5, between_dropout=0.5, output_dropout=0.5)
+  plain = layers.StackedRNN("lstm", 16, num_layers=2)
+  params = net.init(jax.random.key(0), xs)
+  np.testing.assert_array_equal(net.apply(params, xs)[1], plain.apply(params, xs)[1])
 
 
 # --- parameter counts: the textbook figures -------------------------------------------------------

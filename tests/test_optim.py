@@ -6,7 +6,7 @@ from rnn_jax import optim
 
 
 def config(name, hold=0.0, every=1.0, gamma=1.0, lr=1.0):
-  return ConfigDict({"learning_rate": lr, "schedule": {"name": name, "hold": hold, "every": every, "gamma": gamma}})
+  return ConfigDict({"learning_rate": lr, "schedule": {"name": name, "hold_steps": hold, "every_steps": every, "gamma": gamma}})
 
 
 def test_zaremba_small_schedule_lr_1_for_4_epochs_then_halved_every_epoch():
@@ -28,3 +28,28 @@ def test_constant_and_exponential():
   assert float(optim.make_schedule(config("constant", lr=3e-4), 1)(12345)) == np.float32(3e-4)
   exponential = optim.make_schedule(config("exponential", hold=0, every=100, gamma=0.5), 1)
   np.testing.assert_allclose(float(exponential(50)), 0.5 ** 0.5, rtol=1e-6)
+
+
+def plateau_scales(values, divide_by, patience_evals):
+  tx = optim.make_plateau(ConfigDict({"schedule": {"name": "plateau", "divide_by": divide_by,
+                                                   "patience_evals": patience_evals}}))
+  state, scales = tx.init(np.zeros((), np.float32)), []
+  for v in values:
+    _, state = tx.update({}, state, value=np.float32(v))
+    scales.append(float(state.scale))
+  return scales
+
+
+def test_plateau_divides_exactly_when_validation_did_not_improve():
+  # PyTorch word_language_model: lr /= 4 after every epoch whose validation loss is not a new best.
+  values = [10.0, 9.0, 9.5, 8.0, 8.0, 8.5, 7.0, 7.0]
+  assert plateau_scales(values, 4.0, 0) == [1, 1, 0.25, 0.25, 0.25 / 4, 0.25 / 16, 0.25 / 16, 0.25 / 64]
+  # patience 1: divided after two stalled evaluations in a row; an improvement resets the count.
+  values = [10.0, 9.0, 9.5, 9.4, 8.0, 8.1, 7.9, 8.0, 8.0]
+  assert plateau_scales(values, 2.0, 1) == [1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.25]
+  # "Improved" needs more than PLATEAU_RTOL relative: a gain of 1e-6 is a stall.
+  assert plateau_scales([100.0, 100.0 * (1 - 1e-6)], 4.0, 0) == [1, 0.25]
+
+
+def test_plateau_is_none_for_step_based_schedules():
+  assert optim.make_plateau(config("step_decay", hold=4, every=1, gamma=0.5)) is None

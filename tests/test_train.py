@@ -56,7 +56,7 @@ def test_every_config_runs_end_to_end_when_shrunk(name, tmp_path):
 
 def test_the_main_command_config_loads_and_builds_the_model():
   config = load_config("ptb_gru_dropout", None)
-  assert config.model.cell == "gru" and config.model.dropout_rate > 0 and len(config.seeds) == 3
+  assert config.model.cell == "gru" and config.model.output_dropout > 0 and len(config.seeds) == 3
   train.validate_config(config)
 
 
@@ -214,3 +214,46 @@ def test_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
 def test_validate_config_rejects_duplicate_seeds():
   with pytest.raises(ConfigError, match="duplicates"):
     train.validate_config(tiny_palindrome(seeds=(1, 1)))
+
+
+# --- the plateau schedule and resuming mid-window -------------------------------------------------
+
+def plateau_config():
+  """PTB smoke, plateau schedule at a learning rate high enough to make validations stall."""
+  config = load_config("ptb_lstm_dropout")
+  config.update(num_train_steps=30, learning_rate=8.0, log_every_steps=5, eval_every_steps=5,
+                checkpoint_every_steps=7, keep_checkpoints=10)  # checkpoints fall inside logging windows
+  config.schedule.name, config.schedule.divide_by, config.schedule.patience_evals = "plateau", 4.0, 0
+  return config
+
+
+def test_plateau_divides_exactly_after_stalled_validations_and_resumes_bit_identically(tmp_path):
+  import shutil
+  config = plateau_config()
+  train.train_and_evaluate(config, tmp_path / "full")
+  records = read_metrics(tmp_path / "full")
+  divisions = 0
+  for seed in config.seeds:
+    valid = [r["perplexity"] for r in sorted((r for r in records if r["seed"] == seed and r["split"] == "valid"),
+                                             key=lambda r: r["step"])]
+    lrs = [r["learning_rate"] for r in sorted((r for r in records if r["seed"] == seed and r["split"] == "train"),
+                                              key=lambda r: r["step"])]
+    # The rule from its definition: a new best by more than 1e-4 relative, else divide by 4.
+    best, scale, expected = float("inf"), 1.0, [1.0]
+    for value in valid[:-1]:
+      if value < (1 - 1e-4) * best:
+        best = value
+      else:
+        scale /= 4.0
+      expected.append(scale)
+    np.testing.assert_allclose(lrs, [8.0 * s for s in expected], rtol=1e-6)
+    divisions += expected[-1] < 1.0
+  assert divisions > 0, "no validation stalled: the test saw no division (raise the learning rate)"
+  # A run killed after the checkpoint at step 14 (mid-window: logs at 10 and 15) and relaunched.
+  shutil.copytree(tmp_path / "full", tmp_path / "resumed")
+  for step in (21, 28, 30):
+    shutil.rmtree(tmp_path / "resumed" / "checkpoints" / str(step))
+  train.train_and_evaluate(config, tmp_path / "resumed")
+  assert read_metrics(tmp_path / "resumed") == records
+  timing = json.loads((tmp_path / "resumed" / "timing.json").read_text())
+  assert timing["launches"] == 2 and timing["first_step"] == 14 and timing["timed_steps"] == 28  # 2-14, 16-30

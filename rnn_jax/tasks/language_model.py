@@ -6,20 +6,25 @@ run reads exactly the windows an uninterrupted one would.
 
 PTB batching, as the reference code (Zaremba's Torch code, TF's ptb_word_lm):
 * the token stream is cut into ``batch_size`` parallel streams (``[batch, len // batch]``) and read
-  in consecutive windows of ``num_steps``; window ``i`` predicts tokens ``i*num_steps+1 ...``;
+  in consecutive windows of ``W = data.window_tokens`` (the truncated-BPTT length); window ``i``
+  predicts tokens ``i*W+1 ...``; the tail that does not fill a whole window is not trained on;
 * the recurrent state is carried from window to window (truncated BPTT) and reset to zero at the
   start of every epoch; the same for evaluation (with ``data.eval_batch_size`` streams);
 * the training loss is summed over the window's time steps and averaged over the batch -- with
   plain SGD at lr 1.0 the published schedules assume it (a per-token mean would make the
-  gradients ``num_steps`` times smaller);
+  gradients ``W`` times smaller);
+* evaluation predicts every token of a split but the first, exactly once: the streams overlap by
+  one token (stream ``b``'s last token is stream ``b+1``'s first input) and the last window of each
+  is padded, with zero weight on the padding (``eval_streams``);
 * perplexity = exp(total NLL / total tokens) over a whole split.
 
-Character model (the UvA course's Grimm setup): random windows of ``num_steps`` characters with
+Character model (the UvA course's Grimm setup): random windows of ``data.window_tokens`` characters with
 targets shifted by one, state starting at zero in every window, loss and accuracy averaged over
 all positions. With ``data.gutenberg_body_only`` a Project Gutenberg book is cut to the text
 between its ``*** START OF`` and ``*** END OF`` lines first (``chars.gutenberg_body``), and the
 vocabulary is that text's characters. The last ``data.valid_fraction`` of the text is held out; it
-is evaluated as consecutive non-overlapping windows of the same length, each from a zero state as in training.
+is evaluated as consecutive non-overlapping windows of the same length, each from a zero state as in
+training (the last window padded, with zero weight on the padding, so every character but the first is predicted).
 
 Samples during character training (``CharLanguageModelTask.at_milestone``): at 1/3, 2/3 and 3/3
 of the run, every seed's current parameters write ``SAMPLE_LENGTH``-character samples (the start
@@ -53,17 +58,41 @@ def stream_batches(ids: np.ndarray, batch_size: int) -> np.ndarray:
   return np.asarray(ids[:batch_size * n], np.int32).reshape(batch_size, n)
 
 
-def num_windows(streams: np.ndarray, num_steps: int) -> int:
-  """Windows of ``num_steps`` inputs (each needs one more token as its last target)."""
-  return (streams.shape[1] - 1) // num_steps
+def num_windows(streams: np.ndarray, window_tokens: int) -> int:
+  """Windows of ``window_tokens`` inputs (each needs one more token as its last target)."""
+  return (streams.shape[1] - 1) // window_tokens
 
 
-def window(streams: jax.Array, index, num_steps: int) -> tuple[jax.Array, jax.Array]:
-  """Inputs and targets of window ``index``: ``[batch, num_steps]`` each."""
+def window(streams: jax.Array, index, window_tokens: int) -> tuple[jax.Array, jax.Array]:
+  """Inputs and targets of window ``index``: ``[batch, window_tokens]`` each."""
   batch = streams.shape[0]
-  x = jax.lax.dynamic_slice(streams, (0, index * num_steps), (batch, num_steps))
-  y = jax.lax.dynamic_slice(streams, (0, index * num_steps + 1), (batch, num_steps))
+  x = jax.lax.dynamic_slice(streams, (0, index * window_tokens), (batch, window_tokens))
+  y = jax.lax.dynamic_slice(streams, (0, index * window_tokens + 1), (batch, window_tokens))
   return x, y
+
+
+def eval_streams(ids: np.ndarray, batch_size: int, window_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+  """Evaluation streams that predict every token of ``ids`` but the first, each exactly once.
+
+  Returns ``streams [batch, windows * window_tokens + 1]`` (int32) and ``weights [batch, windows *
+  window_tokens]`` (float32, 1 where the target at that position is real, 0 on padding). Stream
+  ``b`` holds tokens ``b*n ... b*n + n`` with ``n = ceil((len - 1) / batch)`` targets per stream,
+  so consecutive streams share one token (the last target of one is the first input of the next);
+  streams are padded to whole windows at their end, where the padding can no longer affect a real
+  target through the carried state.
+  """
+  targets = len(ids) - 1
+  if targets < 1:
+    raise ValueError(f"an evaluation split needs at least 2 tokens, got {len(ids)}")
+  per_stream = -(-targets // batch_size)
+  length = -(-per_stream // window_tokens) * window_tokens
+  streams = np.zeros((batch_size, length + 1), np.int32)
+  weights = np.zeros((batch_size, length), np.float32)
+  for b in range(batch_size):
+    piece = np.asarray(ids[b * per_stream:b * per_stream + per_stream + 1], np.int32)
+    streams[b, :len(piece)] = piece
+    weights[b, :max(len(piece) - 1, 0)] = 1.0
+  return streams, weights
 
 
 def top1_correct(logits, targets):
@@ -78,12 +107,15 @@ def top1_correct(logits, targets):
   return (target_logit >= jnp.max(logits, axis=-1)).astype(jnp.float32)
 
 
-def token_sums(logits, targets) -> base.MetricSums:
-  """NLL and correct-prediction sums over all positions, with their token count."""
+def token_sums(logits, targets, weights=None) -> base.MetricSums:
+  """NLL and correct-prediction sums over all positions (or those with weight 1), with their token count."""
   nll = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
   correct = top1_correct(logits, targets)
-  count = jnp.asarray(targets.size, jnp.float32)
-  return {"loss": (nll.sum(), count), "accuracy": (correct.sum(), count)}
+  if weights is None:
+    return {"loss": (nll.sum(), jnp.asarray(targets.size, jnp.float32)),
+            "accuracy": (correct.sum(), jnp.asarray(targets.size, jnp.float32))}
+  count = weights.sum()
+  return {"loss": ((nll * weights).sum(), count), "accuracy": ((correct * weights).sum(), count)}
 
 
 class _LanguageModelTask(base.Task):
@@ -96,12 +128,13 @@ class _LanguageModelTask(base.Task):
     m = self.config.model
     return models.LanguageModel(
         vocab_size=vocab_size, embed_dim=m.embed_dim, cell_type=m.cell, features=m.features,
-        num_layers=m.num_layers, dropout_rate=m.dropout_rate, variational=m.variational_dropout,
-        init_scale=m.init_scale if m.init_scale > 0 else None, tie_embeddings=m.tie_embeddings,
+        num_layers=m.num_layers, word_dropout=m.word_dropout, input_dropout=m.input_dropout,
+        between_dropout=m.between_dropout, output_dropout=m.output_dropout, variational=m.variational_dropout,
+        init_scale=m.get("init_scale"), tie_embeddings=m.tie_embeddings,
         cell_kwargs=dict(m.cell_kwargs))
 
   def init_params(self, key):
-    tokens = jnp.zeros((1, int(self.config.data.num_steps)), jnp.int32)
+    tokens = jnp.zeros((1, int(self.config.data.window_tokens)), jnp.int32)
     return self.model.init(key, tokens)["params"]
 
   def reduce_metrics(self, sums):
@@ -127,23 +160,25 @@ class WordLanguageModelTask(_LanguageModelTask):
     d = config.data
     corpus = ptb.load_ptb(manual_dir=d.manual_dir or None, tfds_data_dir=d.tfds_dir or None)
     self.vocab = corpus.vocab
-    self.num_steps = int(d.num_steps)
+    self.window = int(d.window_tokens)
     self.streams = {"train": stream_batches(corpus.train, int(config.batch_size))}
     for split in ("train", "valid", "test"):
-      self.streams[f"eval_{split}"] = stream_batches(getattr(corpus, split), int(d.eval_batch_size))
+      streams, weights = eval_streams(getattr(corpus, split), int(d.eval_batch_size), self.window)
+      self.streams[f"eval_{split}"], self.streams[f"eval_{split}_weights"] = streams, weights
     self.split_tokens = {split: len(getattr(corpus, split)) for split in ("train", "valid", "test")}
     self.model = self._make_model(len(self.vocab))
 
   @property
   def steps_per_epoch(self):
-    return num_windows(self.streams["train"], self.num_steps)
+    return num_windows(self.streams["train"], self.window)
 
   @property
   def examples_per_step(self):
-    return int(self.config.batch_size) * self.num_steps
+    return int(self.config.batch_size) * self.window
 
   def derived(self):
-    return {**super().derived(), "vocab_size": len(self.vocab), "split_tokens": self.split_tokens}
+    return {**super().derived(), "vocab_size": len(self.vocab), "split_tokens": self.split_tokens,
+            "eval_targets": {s: n - 1 for s, n in self.split_tokens.items()}}
 
   def device_data(self):
     return {name: jnp.asarray(s) for name, s in self.streams.items()}
@@ -155,7 +190,7 @@ class WordLanguageModelTask(_LanguageModelTask):
     index = step % self.steps_per_epoch
     # A new epoch starts from a zero state; within an epoch the state flows from window to window.
     carry = jax.tree.map(lambda c: jnp.where(index == 0, jnp.zeros_like(c), c), extra["carry"])
-    x, y = window(data["train"], index, self.num_steps)
+    x, y = window(data["train"], index, self.window)
     carry, logits = self._apply(params, x, carry, dropout_key)
     sums = token_sums(logits, y)
     loss = sums["loss"][0] / x.shape[0]  # summed over time, averaged over the batch
@@ -167,15 +202,16 @@ class WordLanguageModelTask(_LanguageModelTask):
     return ("train", "valid", "test") if self.config.data.final_eval_train else ("valid", "test")
 
   def evaluate(self, params, data, data_key, split, step):
-    streams = data[f"eval_{split}"]
+    streams, weights = data[f"eval_{split}"], data[f"eval_{split}_weights"]
     carry0 = self.model.initialize_carry(streams.shape[0])
 
     def one_window(carry, index):
-      x, y = window(streams, index, self.num_steps)
+      x, y = window(streams, index, self.window)
+      w = jax.lax.dynamic_slice(weights, (0, index * self.window), (weights.shape[0], self.window))
       carry, logits = self._apply(params, x, carry)
-      return carry, token_sums(logits, y)
+      return carry, token_sums(logits, y, w)
 
-    _, sums = jax.lax.scan(one_window, carry0, jnp.arange(num_windows(streams, self.num_steps)))
+    _, sums = jax.lax.scan(one_window, carry0, jnp.arange(num_windows(streams, self.window)))
     return jax.tree.map(lambda v: v.sum(0), sums)
 
 
@@ -193,16 +229,16 @@ class CharLanguageModelTask(_LanguageModelTask):
     self.vocab = corpus.vocab
     ids = corpus.text_ids
     n_valid = int(round(len(ids) * float(d.valid_fraction)))
-    self.num_steps = int(d.num_steps)
-    if len(ids) - n_valid < self.num_steps + 2 or n_valid < self.num_steps + 1:
-      raise ValueError(f"the text has {len(ids)} characters: too short for windows of {self.num_steps} "
-                       f"with {d.valid_fraction:.0%} held out; use a longer text or a smaller data.num_steps")
+    self.window = int(d.window_tokens)
+    if len(ids) - n_valid < self.window + 2 or n_valid < self.window + 1:
+      raise ValueError(f"the text has {len(ids)} characters: too short for windows of {self.window} "
+                       f"with {d.valid_fraction:.0%} held out; use a longer text or a smaller data.window_tokens")
     self.train_ids, self.valid_ids = ids[:len(ids) - n_valid], ids[len(ids) - n_valid:]
     self.model = self._make_model(len(self.vocab))
 
   @property
   def examples_per_step(self):
-    return int(self.config.batch_size) * self.num_steps
+    return int(self.config.batch_size) * self.window
 
   def derived(self):
     return {**super().derived(), "vocab_size": len(self.vocab), "train_characters": len(self.train_ids),
@@ -215,8 +251,8 @@ class CharLanguageModelTask(_LanguageModelTask):
     text = data["train"]
     batch = int(self.config.batch_size)
     starts = jax.random.randint(jax.random.fold_in(data_key, step), (batch, 1), 0,
-                                text.shape[0] - self.num_steps)  # [batch, 1]
-    positions = starts + jnp.arange(self.num_steps + 1)[None, :]  # [batch, num_steps + 1]
+                                text.shape[0] - self.window)  # [batch, 1]
+    positions = starts + jnp.arange(self.window + 1)[None, :]  # [batch, window + 1]
     chunk = text[positions]
     _, logits = self._apply(params, chunk[:, :-1], None, dropout_key)
     sums = token_sums(logits, chunk[:, 1:])
@@ -228,24 +264,22 @@ class CharLanguageModelTask(_LanguageModelTask):
 
   def evaluate(self, params, data, data_key, split, step):
     text = data[split]
-    n = (text.shape[0] - 1) // self.num_steps
-    starts = jnp.arange(n) * self.num_steps
+    targets = text.shape[0] - 1
+    n = -(-targets // self.window)  # windows; the last one is padded
     rows = int(self.config.data.eval_batch_size)
     n_batches = -(-n // rows)
-    # Pad to whole batches by repeating the first window, then give padded rows zero weight.
-    starts = jnp.concatenate([starts, jnp.zeros(n_batches * rows - n, starts.dtype)]).reshape(n_batches, rows)
-    weights = (jnp.arange(n_batches * rows) < n).astype(jnp.float32).reshape(n_batches, rows)
+    starts = (jnp.arange(n_batches * rows) * self.window).reshape(n_batches, rows)
+    # Padded to whole batches of whole windows with id 0; padded targets get weight 0.
+    text = jnp.concatenate([text, jnp.zeros(n_batches * rows * self.window + 1 - text.shape[0], text.dtype)])
 
-    def one_batch(_, xs):
-      batch_starts, w = xs
-      chunk = text[batch_starts[:, None] + jnp.arange(self.num_steps + 1)[None, :]]
+    def one_batch(_, batch_starts):
+      positions = batch_starts[:, None] + jnp.arange(self.window + 1)[None, :]  # [rows, window + 1]
+      chunk = text[positions]
       _, logits = self._apply(params, chunk[:, :-1], None)
-      nll = optax.softmax_cross_entropy_with_integer_labels(logits, chunk[:, 1:])
-      correct = top1_correct(logits, chunk[:, 1:])
-      count = w.sum() * self.num_steps
-      return None, {"loss": ((nll.sum(-1) * w).sum(), count), "accuracy": ((correct.sum(-1) * w).sum(), count)}
+      weights = (positions[:, 1:] <= targets).astype(jnp.float32)  # target index <= last character
+      return None, token_sums(logits, chunk[:, 1:], weights)
 
-    _, sums = jax.lax.scan(one_batch, None, (starts, weights))
+    _, sums = jax.lax.scan(one_batch, None, starts)
     return jax.tree.map(lambda v: v.sum(0), sums)
 
   def write_artifacts(self, workdir: Path) -> None:
