@@ -11,6 +11,10 @@ all processes take part in checkpoints. On CPU the processes talk through gloo.
 
 The config is locked: an unknown key or a value of the wrong type fails at once. The default
 workdir is runs/<config.name>; relaunching the same command resumes from its latest checkpoint.
+
+Console: a progress bar with ETA when stderr is a terminal, one line per logging step otherwise.
+This project's INFO lines are printed without absl's prefix (level, time, thread, file:line);
+warnings, errors and other libraries' lines keep it, and --showprefixforinfo puts it back everywhere.
 """
 import os
 import sys
@@ -29,6 +33,8 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-process r
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process run: number of processes.", lower_bound=1)
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process run: this process's index, 0..N-1.", lower_bound=0)
 flags.mark_flags_as_required(["config"])
+# absl's own switch for the INFO prefix, off by default here (see _configure_console).
+flags.FLAGS.set_default("showprefixforinfo", False)
 
 
 class _QuietLibraries:
@@ -41,11 +47,11 @@ class _QuietLibraries:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  _configure_console()
   import jax
   from rnn_jax import train
   from rnn_jax.errors import UserError
 
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   _initialize_distributed(jax)
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
@@ -55,6 +61,19 @@ def main(argv):
     train.train_and_evaluate(config, workdir)
   except UserError as e:
     sys.exit(f"error: {e}")
+
+
+def _configure_console():
+  """absl's handler for a person: Orbax's INFO chatter dropped; unless --showprefixforinfo, the
+  INFO lines of this project's files without absl's prefix (run_outputs.ConsoleFormatter)."""
+  from rnn_jax import run_outputs
+
+  handler = logging.get_absl_handler()
+  handler.addFilter(_QuietLibraries())
+  if not flags.FLAGS.showprefixforinfo:
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    own_dirs = [os.path.dirname(run_outputs.__file__), *(os.path.join(repo, d) for d in ("launch", "experiments"))]
+    handler.setFormatter(run_outputs.ConsoleFormatter(own_dirs))
 
 
 def _initialize_distributed(jax):

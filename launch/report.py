@@ -1,12 +1,21 @@
-"""Collates training workdirs into one results table and one comparison plot.
+"""Collates training workdirs into one results table, seed statistics and one comparison plot.
 
   python launch/report.py --workdirs runs/palindrome_lstm_T10 runs/palindrome_peephole_T10 \
       --out=reports/palindrome_T10 --split=eval --metric=accuracy
 
-writes reports/palindrome_T10/results.md (the results table, then the compared curve as a table of
-mean ± std per step; --curve_every=500 keeps every 500th step) and
-reports/palindrome_T10/comparison_eval_accuracy.png, and prints results.md. --workdirs takes a comma-separated list, or several paths separated by
-spaces. The rules (which values are "final", sample std) are in rnn_jax/reporting.py.
+writes reports/palindrome_T10/results.md (the results table; per run and final metric the mean, std
+and 95% confidence interval over seeds; then the compared curve as a table of mean ± std per step;
+--curve_every=500 keeps every 500th step) and reports/palindrome_T10/comparison_eval_accuracy.png,
+and prints results.md. --workdirs takes a comma-separated list, or several paths separated by spaces.
+
+  python launch/report.py --compare runs/palindrome_lstm_T10 runs/palindrome_peephole_T10 --out=...
+
+does the same for the two runs A and B, plus a section on A − B for every final metric both have:
+the difference of the seed means, its 95% confidence interval and a Welch t-test p-value, or a
+plain sentence where either run has fewer than 2 seeds. Give both flags to put more runs in the
+table; the paths of each list are then separated by commas (--workdirs=X,Y --compare=A,B).
+The rules (which values are "final", sample std, the intervals and the test) are in
+rnn_jax/reporting.py.
 """
 
 import shlex
@@ -19,6 +28,9 @@ from rnn_jax import reporting
 
 _WORKDIRS = flags.DEFINE_list(
     "workdirs", None, "Workdirs of training runs, comma-separated or separated by spaces.")
+_COMPARE = flags.DEFINE_list(
+    "compare", None, "Two workdirs A and B (comma-separated or separated by a space): adds A − B "
+    "of each final metric with its 95% confidence interval and a Welch t-test p-value.")
 _OUT = flags.DEFINE_string("out", "reports", "Directory for results.md and the comparison plot.")
 _METRIC = flags.DEFINE_string("metric", "accuracy", "Metric of the comparison plot.")
 _SPLIT = flags.DEFINE_string("split", "eval", "Split of the comparison plot (train, eval, ...).")
@@ -27,16 +39,21 @@ _CURVE_EVERY = flags.DEFINE_float("curve_every", 0, "Rows of the curve table: st
 
 
 def main(argv):
-  workdirs = [*_WORKDIRS.value, *argv[1:]]  # absl leaves "--workdirs A B C"'s B and C in argv.
+  workdirs, compare = list(_WORKDIRS.value or []), list(_COMPARE.value or [])
+  # absl leaves "--workdirs A B C"'s B and C in argv; they belong to whichever list flag was given.
+  extra = argv[1:]
+  if extra and workdirs and compare:
+    sys.exit(f"error: cannot tell whether {' '.join(extra)} belong to --workdirs or --compare; "
+             "with both flags, separate each list's paths with commas (--workdirs=X,Y --compare=A,B)")
+  (compare if compare else workdirs).extend(extra)
   command = shlex.join(["python", *sys.argv])
   try:
     text = reporting.report(workdirs, _OUT.value, metric=_METRIC.value, split=_SPLIT.value,
-                            command=command, curve_every=_CURVE_EVERY.value)
+                            command=command, curve_every=_CURVE_EVERY.value, compare=compare)
   except reporting.ReportError as e:
     sys.exit(f"error: {e}")
   print(text, end="")
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("workdirs")
   app.run(main)

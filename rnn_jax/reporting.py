@@ -7,8 +7,10 @@ A training run's workdir holds (the trainer writes them; this module only reads 
   metrics.jsonl  one JSON object per line: {"seed": 0, "step": 100, "split": "train", "epoch": 1,
                  "loss": 0.61, ...}; "epoch" is optional. Final evaluations at the last step use the
                  splits "final/train", "final/valid", "final/test" or "final/eval".
-  timing.json    optional: {"wall_clock_s", "train_examples_per_s", "examples_unit", "first_step",
-                 "last_step"}; the clock covers one launch (first_step > 0: a resumed run).
+  timing.json    optional: {"train_seconds", "timed_steps", "launches", "train_examples_per_s",
+                 "examples_unit", "wall_clock_s", "first_step", "last_step"}: the training clock is
+                 summed over every launch of the run; wall_clock_s covers the last launch only.
+                 Older files have no train_seconds: their wall clock is one launch's.
 
 Rules, the same everywhere in this module:
 
@@ -21,12 +23,19 @@ Rules, the same everywhere in this module:
     final metrics.
   * Across seeds: the mean, and the sample standard deviation (ddof=1) with two or more seeds, 0.0
     with one. Each metric is aggregated over the seeds that have it; tables show that count.
+  * Confidence intervals (95%) treat a run's seeds as independent draws of its outcome: the mean's
+    interval is Student t, mean ± t(0.975, n-1)·std/√n. Two runs A and B are compared metric by
+    metric on A − B of the seed means with Welch's t-test (unequal variances; two-sided p-value
+    and the interval of the difference, as scipy.stats.ttest_ind(equal_var=False) gives them).
+    Fewer than two seeds in a run (either run, for a comparison) give no interval and no p-value,
+    and the report says so instead of printing a number that means nothing.
   * Learning curves use every non-final split and metric logged at two or more steps. The x-axis is
     "epoch" when every record of the curve carries an epoch that increases strictly with step
     (per seed), else "step". The mean and ±1 std band use only the x values all seeds logged.
 
-Public API: `load_run`, `load_metrics`, `final_metrics`, `mean_and_std`, `summarize`,
-`write_summary`, `format_results_table`, `write_results_md`, `learning_curves`,
+Public API: `load_run`, `load_metrics`, `final_metrics`, `mean_and_std`, `seed_stats`,
+`compare_seeds`, `summarize`, `write_summary`, `format_results_table`, `format_seed_stats_table`,
+`format_comparison`, `write_results_md`, `learning_curves`,
 `aggregate_curves`, `plot_learning_curves`, `plot_comparison`, and the two entry points
 `report_run` (one finished run, for the trainer) and `report` (several runs, for
 launch/report.py). Problems with the inputs raise `ReportError` with a one-line message.
@@ -41,12 +50,14 @@ import json
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Union
 
 from absl import logging
 import numpy as np
+import scipy.stats
 # The object-oriented Figure API renders with Agg and touches no global pyplot/backend state.
 from matplotlib import ticker
 from matplotlib.figure import Figure
@@ -71,6 +82,16 @@ STD_FOOTNOTE = (
     "Cells are mean ± std over seeds (n seeds); std is the sample standard deviation (ddof=1), "
     "0.0 with a single seed. Final metrics come from the `final/*` evaluations when the run "
     "logged them, otherwise from the last logged value of each split (train included).")
+CI_FOOTNOTE = (
+    "The 95% CI is the Student-t interval of the mean over seeds, mean ± t(0.975, n−1)·std/√n: "
+    "\"—\" with a single seed, wide with few (with 3 seeds it spans ±2.5 std), and not clipped to "
+    "the metric's range.")
+COMPARISON_FOOTNOTE = (
+    "A − B is the difference of the seed means. Its 95% CI and the two-sided p-value are Welch's "
+    "t-test (`scipy.stats.ttest_ind(equal_var=False)`): each run's seeds are independent samples, "
+    "and the runs may vary differently over seeds. Verdict \"A higher\" or \"A lower\": the interval "
+    "excludes 0 (p < 0.05); \"CI spans 0\": these seeds cannot tell the runs apart, which is not "
+    "evidence that they are equal (more seeds narrow the interval).")
 
 
 class ReportError(Exception):
@@ -232,6 +253,95 @@ def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
   return float(np.mean(array)), std
 
 
+# ---------------------------------------------------------------------------------------------
+# Seed statistics: confidence intervals over seeds, and two runs compared.
+
+CONFIDENCE = 0.95
+TOO_FEW_SEEDS = "too few seeds"
+NO_SPREAD = "no spread"
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedStats:
+  """One metric over the seeds of one run: count, mean, sample std (ddof=1; 0.0 for one seed)
+  and the Student-t confidence interval of the mean, mean ± t((1+c)/2, n-1)·std/√n, or None
+  with fewer than two seeds (one value says nothing about the spread)."""
+  n: int
+  mean: float
+  std: float
+  ci: tuple[float, float] | None
+
+
+def seed_stats(values: Sequence[float], confidence: float = CONFIDENCE) -> SeedStats:
+  """The `SeedStats` of `values` (one final value per seed)."""
+  mean, std = mean_and_std(values)
+  n = len(values)
+  if n < 2:
+    return SeedStats(n=n, mean=mean, std=std, ci=None)
+  half_width = float(scipy.stats.t.ppf((1 + confidence) / 2, df=n - 1)) * std / math.sqrt(n)
+  return SeedStats(n=n, mean=mean, std=std, ci=(mean - half_width, mean + half_width))
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedDifference:
+  """A − B for one metric, the seeds of each run being independent samples (seed 0 of A and seed
+  0 of B are not a pair: different configs draw different initialisations and data orders).
+
+  `ci`, `p_value` and `df` are Welch's t-test, two-sided (scipy.stats.ttest_ind with
+  equal_var=False): it does not assume the runs vary equally over seeds. They are None, and
+  `undecided` says why, when either run has fewer than two seeds (TOO_FEW_SEEDS) or every seed
+  of both runs gave the same value (NO_SPREAD: the t statistic is then 0/0 or ±inf, a verdict
+  on rounding rather than on the runs).
+  """
+  a: SeedStats
+  b: SeedStats
+  difference: float            # mean(A) - mean(B)
+  ci: tuple[float, float] | None
+  p_value: float | None
+  df: float | None             # Welch–Satterthwaite degrees of freedom
+  undecided: str | None = None
+
+  @property
+  def verdict(self) -> str:
+    """"A higher" / "A lower" when the interval excludes 0 (equivalently p < 1 − confidence),
+    "CI spans 0" when these seeds cannot tell the runs apart, else the reason there is none."""
+    if self.ci is None:
+      return self.undecided or TOO_FEW_SEEDS
+    if self.ci[0] > 0:
+      return "A higher"
+    if self.ci[1] < 0:
+      return "A lower"
+    return "CI spans 0"
+
+
+def compare_seeds(a_values: Sequence[float], b_values: Sequence[float],
+                  confidence: float = CONFIDENCE) -> SeedDifference:
+  """A − B of the seed means of one metric, with Welch's interval and p-value (see
+  `SeedDifference`)."""
+  a, b = seed_stats(a_values, confidence), seed_stats(b_values, confidence)
+  difference = a.mean - b.mean
+  if min(a.n, b.n) < 2:
+    return SeedDifference(a, b, difference, ci=None, p_value=None, df=None, undecided=TOO_FEW_SEEDS)
+  a_array, b_array = np.asarray(a_values, np.float64), np.asarray(b_values, np.float64)
+  if np.ptp(a_array) == 0 and np.ptp(b_array) == 0:  # exact ties, not a std that rounds to 0
+    return SeedDifference(a, b, difference, ci=None, p_value=None, df=None, undecided=NO_SPREAD)
+  with warnings.catch_warnings():
+    # One run with a single repeated value (a saturated accuracy) has an exact variance of 0 and
+    # a valid test; scipy still warns of "precision loss" for nearly identical data.
+    warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+    result = scipy.stats.ttest_ind(a_array, b_array, equal_var=False)
+  interval = result.confidence_interval(confidence_level=confidence)
+  return SeedDifference(a, b, difference, ci=(float(interval.low), float(interval.high)),
+                        p_value=float(result.pvalue), df=float(result.df))
+
+
+def metric_values(run: RunLike) -> dict[str, list[float]]:
+  """{"<split>/<metric>": [final value of each seed that has it]}, in table order."""
+  per_seed = final_metrics(load_run(run).records)
+  keys = sorted({k for values in per_seed.values() for k in values}, key=metric_sort_key)
+  return {key: [v[key] for v in per_seed.values() if key in v] for key in keys}
+
+
 def metric_sort_key(key: str) -> tuple:
   """Orders "<split>/<metric>" keys train, valid, eval, test, other splits; perplexity, accuracy,
   loss, other metrics."""
@@ -245,16 +355,14 @@ def summarize(workdir: RunLike) -> dict[str, Any]:
   """The content of summary.json (see `write_summary`), without writing it."""
   run = load_run(workdir)
   per_seed = final_metrics(run.records)
-  keys = sorted({k for values in per_seed.values() for k in values}, key=metric_sort_key)
-  mean, std = {}, {}
-  for key in keys:
-    mean[key], std[key] = mean_and_std([v[key] for v in per_seed.values() if key in v])
+  stats = {key: seed_stats(values) for key, values in metric_values(run).items()}
   summary: dict[str, Any] = {
       "name": run.name,
       "seeds": run.seeds,
       "per_seed": {str(seed): values for seed, values in per_seed.items()},
-      "mean": mean,
-      "std": std,
+      "mean": {key: s.mean for key, s in stats.items()},
+      "std": {key: s.std for key, s in stats.items()},
+      "ci95": {key: list(s.ci) if s.ci else None for key, s in stats.items()},
       "steps": run.last_step,
   }
   configured = run.config.get("seeds")
@@ -274,7 +382,8 @@ def write_summary(workdir: RunLike) -> dict[str, Any]:
   """Writes workdir/summary.json and returns it.
 
   Keys: "name", "seeds" (seeds that logged), "per_seed" {seed: {"<split>/<metric>": value}},
-  "mean" and "std" (sample std, ddof=1; 0.0 with one seed) per metric, "steps" (the last logged
+  "mean" and "std" (sample std, ddof=1; 0.0 with one seed) per metric, "ci95" per metric ([low,
+  high], the Student-t 95% interval of the mean; null with one seed), "steps" (the last logged
   step), and when known "epochs", "timing" (timing.json as is) and "missing_seeds" (in the config
   but never logged). Final metrics follow the rule in the module docstring.
   """
@@ -303,7 +412,8 @@ def format_value(metric: str, value: float) -> str:
     return str(value)
   name = metric.rpartition("/")[2].lower()
   decimals = 1 if ("perplexity" in name or name == "ppl") else 3
-  return f"{value:.{decimals}f}"
+  text = f"{value:.{decimals}f}"
+  return text[1:] if text.startswith("-") and float(text) == 0 else text  # -0.0002 -> "0.000"
 
 
 def format_mean_std(metric: str, values: Sequence[float]) -> str:
@@ -322,7 +432,7 @@ def format_results_table(workdirs: Sequence[RunLike]) -> str:
   metric_keys = sorted({k for s in summaries for k in s["mean"]}, key=metric_sort_key)
   rows = [_table_row(label, run, summary, metric_keys)
           for label, run, summary in zip(_labels(runs), runs, summaries)]
-  extra = ["steps", "epochs", "optimizer", "lr", "schedule", "train throughput", "wall clock"]
+  extra = ["steps", "epochs", "optimizer", "lr", "schedule", "train throughput", "training time"]
   columns = ["experiment", *metric_keys, *[c for c in extra if any(row.get(c) for row in rows)]]
   left_aligned = {"experiment", "optimizer", "schedule"}
   return _markdown_table(columns, rows, left_aligned)
@@ -351,10 +461,14 @@ def _timing_cells(timing: Mapping[str, Any]) -> dict[str, str]:
   if _is_number(timing.get("train_examples_per_s")):
     unit = timing.get("examples_unit") or "examples"
     cells["train throughput"] = f"{timing['train_examples_per_s']:,.0f} {unit}/s"
-  if _is_number(timing.get("wall_clock_s")):
-    cells["wall clock"] = _format_duration(timing["wall_clock_s"])
-    if timing.get("first_step"):  # a resumed launch: its clock covers only the steps it ran
-      cells["wall clock"] += f" (steps {timing['first_step']:,}–{timing['last_step']:,}, last launch)"
+  if _is_number(timing.get("train_seconds")):  # summed over launches (rnn_jax.train.Clock)
+    launches = timing.get("launches") or 1
+    cells["training time"] = _format_duration(timing["train_seconds"]) + (
+        f" ({launches} launches)" if launches > 1 else "")
+  elif _is_number(timing.get("wall_clock_s")):  # an older timing.json: one launch's wall clock
+    cells["training time"] = _format_duration(timing["wall_clock_s"])
+    if timing.get("first_step"):
+      cells["training time"] += f" (steps {timing['first_step']:,}–{timing['last_step']:,}, last launch)"
   return cells
 
 
@@ -417,13 +531,109 @@ def _escape(text: str) -> str:
   return text.replace("|", "\\|")
 
 
+def format_seed_stats_table(workdirs: Sequence[RunLike]) -> str:
+  """A Markdown table with one row per (experiment, final metric): seeds, mean, std and the 95%
+  confidence interval of the mean ("—" with one seed); see `seed_stats`."""
+  runs = [load_run(w) for w in workdirs]
+  rows = []
+  for label, run in zip(_labels(runs), runs):
+    for key, values in metric_values(run).items():
+      stats = seed_stats(values)
+      rows.append({"experiment": label, "metric": key, "seeds": str(stats.n),
+                   "mean": format_value(key, stats.mean), "std": format_value(key, stats.std),
+                   "95% CI": _format_interval(key, stats.ci)})
+  columns = ["experiment", "metric", "seeds", "mean", "std", "95% CI"]
+  return _markdown_table(columns, rows, left_aligned={"experiment", "metric"})
+
+
+def format_comparison(a: RunLike, b: RunLike) -> str:
+  """A Markdown section comparing run A with run B on every final metric both have: the two
+  "mean ± std (n seeds)", A − B, its 95% confidence interval, Welch's p-value and a verdict (see
+  `SeedDifference`), then plain sentences for what the table cannot say: too few seeds, no
+  spread, metrics only one run has."""
+  run_a, run_b = load_run(a), load_run(b)
+  label_a, label_b = _labels([run_a, run_b])
+  values_a, values_b = metric_values(run_a), metric_values(run_b)
+  shared = [key for key in values_a if key in values_b]
+  parts = [f"## A − B: {label_a} vs {label_b}", "",
+           f"A = {label_a} (`{run_a.workdir}`), B = {label_b} (`{run_b.workdir}`); final metrics, "
+           "one value per seed.", ""]
+  if not shared:
+    parts.append(f"A and B share no final metric, so there is nothing to compare (A has "
+                 f"{', '.join(values_a)}; B has {', '.join(values_b)}).")
+    return "\n".join(parts)
+  differences = {key: compare_seeds(values_a[key], values_b[key]) for key in shared}
+  rows = [{"metric": key, "A": format_mean_std(key, values_a[key]),
+           "B": format_mean_std(key, values_b[key]), "A − B": _format_signed(key, d.difference),
+           "95% CI of A − B": _format_interval(key, d.ci),
+           "p (Welch)": _format_p_value(d.p_value), "verdict": d.verdict}
+          for key, d in differences.items()]
+  columns = ["metric", "A", "B", "A − B", "95% CI of A − B", "p (Welch)", "verdict"]
+  parts += [_markdown_table(columns, rows, left_aligned={"metric", "verdict"}), "", COMPARISON_FOOTNOTE]
+  for sentence in _undecided_sentences(differences):
+    parts += ["", sentence]
+  only_a, only_b = [k for k in values_a if k not in values_b], [k for k in values_b if k not in values_a]
+  if only_a or only_b:
+    sides = [f"only in {side}: {', '.join(keys)}" for side, keys in (("A", only_a), ("B", only_b)) if keys]
+    parts += ["", f"Not compared ({'; '.join(sides)})."]
+  return "\n".join(parts)
+
+
+def _undecided_sentences(differences: Mapping[str, SeedDifference]) -> list[str]:
+  """One plain sentence per reason (and per seed counts) why some metrics have no interval."""
+  groups: dict[tuple, list[str]] = collections.defaultdict(list)
+  for key, d in differences.items():
+    if d.undecided is not None:
+      groups[(d.undecided, d.a.n, d.b.n)].append(key)
+  sentences = []
+  for (reason, n_a, n_b), keys in groups.items():
+    which = "every shared metric" if len(keys) == len(differences) else ", ".join(keys)
+    if reason == TOO_FEW_SEEDS:
+      who = " and ".join(f"{side} has {_count_seeds(n)}" for side, n in (("A", n_a), ("B", n_b)) if n < 2)
+      sentences.append(
+          f"**Too few seeds to tell** ({which}): {who}; a confidence interval and a p-value need at "
+          "least 2 seeds in each run, so A − B alone says nothing about which config is better. "
+          "Train more seeds (e.g. `--config.seeds='(0,1,2)'`).")
+    else:
+      sentences.append(
+          f"**No spread** ({which}): every seed of both runs gave the same value, so there is no "
+          "seed-to-seed variation to weigh A − B against.")
+  return sentences
+
+
+def _count_seeds(n: int) -> str:
+  return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+def _format_interval(metric: str, interval: tuple[float, float] | None) -> str | None:
+  """"[low, high]" at the metric's precision; None (a "—" cell) without an interval."""
+  if interval is None:
+    return None
+  return f"[{format_value(metric, interval[0])}, {format_value(metric, interval[1])}]"
+
+
+def _format_signed(metric: str, value: float) -> str:
+  text = format_value(metric, value)
+  return f"+{text}" if value > 0 else text
+
+
+def _format_p_value(p: float | None) -> str | None:
+  """Three decimals, "< 0.001" below that (more digits would claim a precision that 3-seed
+  t-tests do not have); None (a "—" cell) without a test."""
+  if p is None:
+    return None
+  return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def write_results_md(workdirs: Sequence[RunLike], out_path: str | os.PathLike,
                      command: str | None = None, sections: Sequence[str] = ()) -> str:
-  """Writes the results table of `workdirs` to `out_path` (a footnote states the std rule, then
-  the source workdirs, if given the command that made the file, then `sections`); returns the
-  Markdown."""
+  """Writes the results table of `workdirs` to `out_path` (a footnote states the std rule), then
+  the seed-statistics table (95% confidence intervals), the source workdirs, if given the command
+  that made the file, then `sections`; returns the Markdown."""
   runs = [load_run(w) for w in workdirs]
-  parts = ["# Results", "", format_results_table(runs), "", STD_FOOTNOTE, "", "Workdirs:"]
+  parts = ["# Results", "", format_results_table(runs), "", STD_FOOTNOTE, "",
+           "## Final metrics over seeds: 95% confidence intervals", "",
+           format_seed_stats_table(runs), "", CI_FOOTNOTE, "", "Workdirs:"]
   parts += [f"- {label}: `{run.workdir}`" for label, run in zip(_labels(runs), runs)]
   if command:
     parts += ["", f"Made by: `{command}`"]
@@ -673,16 +883,27 @@ def report_run(workdir: RunLike) -> dict[str, Any]:
 
 
 def report(workdirs: Sequence[RunLike], out_dir: str | os.PathLike, metric: str = "accuracy",
-           split: str = "eval", command: str | None = None, curve_every: float = 0) -> str:
-  """Collates runs: out_dir/results.md (the results table, then the compared curve as a table
-  of mean ± std) and out_dir/comparison_<split>_<metric>.png. All workdirs are read before
-  anything is written. Returns the Markdown of results.md."""
-  if not workdirs:
-    raise ReportError("no workdirs given; pass --workdirs DIR [DIR ...]")
+           split: str = "eval", command: str | None = None, curve_every: float = 0,
+           compare: Sequence[RunLike] = ()) -> str:
+  """Collates runs: out_dir/results.md (the results table, the seed-statistics table, with
+  `compare` = (A, B) the A − B section of `format_comparison`, then the compared curve as a table
+  of mean ± std) and out_dir/comparison_<split>_<metric>.png. The runs are `workdirs` followed by
+  A and B where not already among them. All workdirs are read before anything is written.
+  Returns the Markdown of results.md."""
+  if len(compare) not in (0, 2):
+    raise ReportError(f"--compare takes exactly two workdirs, A and B, got {len(compare)}: "
+                      f"{', '.join(map(str, compare))}")
+  if not workdirs and not compare:
+    raise ReportError("no workdirs given; pass --workdirs DIR [DIR ...] or --compare A B")
   runs = [load_run(w) for w in workdirs]
+  compared = [load_run(w) for w in compare]
+  for run in compared:
+    if all(r.workdir.resolve() != run.workdir.resolve() for r in runs):
+      runs.append(run)
+  sections = [format_comparison(*compared)] if compared else []
   out_dir = Path(out_dir)
   comparison = out_dir / f"comparison_{_file_part(split)}_{_file_part(metric)}.png"
-  plot_comparison(runs, metric, split, comparison)
   curve = (f"## {split} {metric} (mean ± std over seeds; {comparison.name})\n\n"
            + format_curve_table(runs, metric, split, curve_every))
-  return write_results_md(runs, out_dir / RESULTS_FILE, command=command, sections=[curve])
+  plot_comparison(runs, metric, split, comparison)
+  return write_results_md(runs, out_dir / RESULTS_FILE, command=command, sections=[*sections, curve])

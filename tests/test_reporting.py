@@ -1,13 +1,17 @@
 """Tests for rnn_jax.reporting and launch/report.py on fake workdirs with known numbers."""
 
+import itertools
 import json
+import math
 import os
 from pathlib import Path
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from rnn_jax import reporting
 
@@ -75,16 +79,16 @@ def lm_records(seeds=(0, 1, 2)):
 def palindrome_dir(tmp_path):
   return write_run(tmp_path / "palindrome_lstm_T10", "palindrome_lstm_T10", palindrome_records(),
                    config={"num_train_steps": 40, "optimizer": "adam", "learning_rate": 1e-3,
-                           "schedule": {"name": "constant", "hold": 0.0, "every": 1.0, "gamma": 1.0}},
-                   timing={"wall_clock_s": 95.0, "train_examples_per_s": 1100.0,
-                           "examples_unit": "sequences"})
+                           "schedule": {"name": "constant", "hold_steps": 0.0, "every_steps": 1.0, "gamma": 1.0}},
+                   timing={"train_seconds": 95.0, "timed_steps": 39, "launches": 1, "wall_clock_s": 101.0,
+                           "train_examples_per_s": 1100.0, "examples_unit": "sequences"})
 
 
 @pytest.fixture
 def lm_dir(tmp_path):
   return write_run(tmp_path / "ptb_small", "ptb_lstm_small", lm_records(),
                    config={"num_epochs": 4, "optimizer": "sgd", "learning_rate": 1.0,
-                           "schedule": {"name": "step_decay", "hold": 3.0, "every": 1.0, "gamma": 0.5}},
+                           "schedule": {"name": "step_decay", "hold_epochs": 3.0, "every_epochs": 1.0, "gamma": 0.5}},
                    timing={"wall_clock_s": 7200.0, "train_examples_per_s": 6200.0,
                            "examples_unit": "words", "first_step": 1000, "last_step": 4000})
 
@@ -165,7 +169,7 @@ def test_results_table_has_mean_std_cells_and_run_columns(palindrome_dir, lm_dir
   assert columns == ["experiment", "final/train/accuracy", "final/train/loss",
                      "final/valid/perplexity", "final/valid/loss", "final/eval/accuracy",
                      "final/eval/loss", "final/test/perplexity", "final/test/loss", "steps",
-                     "epochs", "optimizer", "lr", "schedule", "train throughput", "wall clock"]
+                     "epochs", "optimizer", "lr", "schedule", "train throughput", "training time"]
   palindrome_row = next(line for line in lines if line.startswith("| palindrome_lstm_T10"))
   lm_row = next(line for line in lines if line.startswith("| ptb_lstm_small"))
   assert "0.950 ± 0.046 (3 seeds)" in palindrome_row          # accuracy: 3 decimals
@@ -174,9 +178,9 @@ def test_results_table_has_mean_std_cells_and_run_columns(palindrome_dir, lm_dir
   assert "| adam " in palindrome_row and "| constant " in palindrome_row  # unused fields left out
   assert "110.3 ± 2.3 (3 seeds)" in lm_row                    # perplexity: 1 decimal
   assert "114.3 ± 2.3 (3 seeds)" in lm_row
-  assert "step_decay(hold=3, every=1, gamma=0.5)" in lm_row
+  assert "step_decay(hold_epochs=3, every_epochs=1, gamma=0.5)" in lm_row
   assert "6,200 words/s" in lm_row
-  assert "2.0 h (steps 1,000–4,000, last launch)" in lm_row  # a resumed run's timing is one launch's
+  assert "2.0 h (steps 1,000–4,000, last launch)" in lm_row  # an older timing.json: one launch's wall clock
   assert lm_row.count("—") == 4 and palindrome_row.count("—") == 5  # other runs' metrics, epochs
   assert "ddof=1" in text and "Made by: `python x.py`" in text
   assert f"`{lm_dir}`" in text
@@ -312,14 +316,143 @@ def test_per_epoch_train_perplexity_pools_the_windows_that_end_in_each_epoch():
   np.testing.assert_allclose(curves[1][1], np.exp([6.0]), rtol=1e-12)
 
 
-def test_progress_rate_is_measured_since_the_previous_report(monkeypatch):
-  from rnn_jax import run_outputs
-  clock = iter([100.0, 110.0])  # started at 100 s; first report at 110 s
-  monkeypatch.setattr(run_outputs.time, "perf_counter", lambda: next(clock))
-  progress = run_outputs.Progress(start_step=0, total_steps=1000)
-  progress.started(1)
-  assert progress.steps_per_second(21, now=110.0) == pytest.approx(2.0)
-  progress.report(21, {"loss": 1.0})
-  # A 1,000 s pause before the next report shows in that report alone (not averaged since start).
-  assert progress.steps_per_second(41, now=1110.0) == pytest.approx(0.02)
-  assert progress.steps_per_second(41, now=120.0) == pytest.approx(2.0)
+# Seed statistics. Expected values come from closed forms of the t distribution where one exists
+# (df = 1: the Cauchy quantile tan(pi (p - 1/2)); df = 2: t = sqrt(2 q^2 / (1 - q^2)) with q = 2p - 1)
+# and from the textbook Welch formulas otherwise, never from the functions under test.
+T_975_DF1 = math.tan(math.pi * 0.475)                  # 12.7062...
+T_975_DF2 = math.sqrt(2 * 0.95 ** 2 / (1 - 0.95 ** 2))  # 4.3027...
+
+
+def test_t_quantiles_by_hand_match_tables():
+  assert T_975_DF1 == pytest.approx(12.706, abs=5e-4) and T_975_DF2 == pytest.approx(4.303, abs=5e-4)
+  np.testing.assert_allclose([T_975_DF1, T_975_DF2], scipy.stats.t.ppf(0.975, [1, 2]), rtol=1e-12)
+
+
+def test_seed_stats_is_the_student_t_interval_of_the_mean():
+  accuracies = [FINAL_EVAL_ACCURACY[s] for s in (0, 1, 2)]
+  stats = reporting.seed_stats(accuracies)
+  std = math.sqrt(((0.90 - 0.95) ** 2 + (0.96 - 0.95) ** 2 + (0.99 - 0.95) ** 2) / 2)
+  half_width = T_975_DF2 * std / math.sqrt(3)
+  assert stats.n == 3
+  assert (stats.mean, stats.std) == (pytest.approx(0.95, rel=1e-12), pytest.approx(std, rel=1e-12))
+  np.testing.assert_allclose(stats.ci, [0.95 - half_width, 0.95 + half_width], rtol=1e-12)
+  np.testing.assert_allclose(stats.ci, [0.836162, 1.063838], atol=1e-6)
+
+  two = reporting.seed_stats([2.0, 3.0])                 # std 1/sqrt(2), std/sqrt(2) = 1/2
+  np.testing.assert_allclose(two.ci, [2.5 - T_975_DF1 / 2, 2.5 + T_975_DF1 / 2], rtol=1e-12)
+  one = reporting.seed_stats([0.7])
+  assert (one.n, one.mean, one.std, one.ci) == (1, 0.7, 0.0, None)
+
+  five = [101.2, 98.4, 105.0, 99.9, 102.7]               # df = 4: against scipy's own interval
+  expected = scipy.stats.t.interval(0.95, df=4, loc=np.mean(five), scale=scipy.stats.sem(five))
+  np.testing.assert_allclose(reporting.seed_stats(five).ci, expected, rtol=1e-12)
+
+
+def test_welch_comparison_with_a_closed_form():
+  # Equal n = 2 and equal variances (0.02): se = sqrt(0.01 + 0.01), Welch df = 2 exactly,
+  # t = 0.5 / se, and the two-sided p-value at df = 2 is 1 - t / sqrt(2 + t^2).
+  d = reporting.compare_seeds([1.0, 1.2], [0.5, 0.7])
+  se, t = math.sqrt(0.02), 0.5 / math.sqrt(0.02)
+  assert d.difference == pytest.approx(0.5, rel=1e-12)
+  assert d.df == pytest.approx(2.0, rel=1e-9)
+  assert d.p_value == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-9)
+  np.testing.assert_allclose(d.ci, [0.5 - T_975_DF2 * se, 0.5 + T_975_DF2 * se], rtol=1e-9)
+  assert d.verdict == "CI spans 0" and d.undecided is None  # p = 0.0715
+
+
+def test_welch_comparison_matches_the_textbook_formulas_and_scipy():
+  a, b = [0.90, 0.96, 0.99], [0.80, 0.85]
+  d = reporting.compare_seeds(a, b)
+  va, vb = np.var(a, ddof=1) / 3, np.var(b, ddof=1) / 2   # squared standard errors of the means
+  se = math.sqrt(va + vb)
+  df = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 1)       # Welch-Satterthwaite
+  t = (0.95 - 0.825) / se
+  assert d.difference == pytest.approx(0.125, rel=1e-12)
+  assert d.df == pytest.approx(df, rel=1e-12)
+  assert d.p_value == pytest.approx(2 * scipy.stats.t.sf(t, df), rel=1e-9)
+  half_width = scipy.stats.t.ppf(0.975, df) * se
+  np.testing.assert_allclose(d.ci, [0.125 - half_width, 0.125 + half_width], rtol=1e-9)
+  welch = scipy.stats.ttest_ind(a, b, equal_var=False)
+  assert d.p_value == pytest.approx(welch.pvalue, rel=1e-12)
+  assert d.p_value == pytest.approx(0.0469730, abs=1e-7)  # fixed number, scipy 1.17.1
+  np.testing.assert_allclose(d.ci, [0.0033014, 0.2466986], atol=1e-7)
+  assert d.verdict == "A higher"
+  assert reporting.compare_seeds(b, a).verdict == "A lower"
+
+
+def test_comparison_without_enough_seeds_or_spread_gives_no_interval():
+  few = reporting.compare_seeds([0.9, 0.95, 0.97], [0.8])
+  assert (few.ci, few.p_value, few.df, few.undecided) == (None, None, None, reporting.TOO_FEW_SEEDS)
+  assert few.difference == pytest.approx(0.94 - 0.8)
+  flat = reporting.compare_seeds([1.0, 1.0, 1.0], [1.0, 1.0])  # saturated accuracy in both runs
+  assert (flat.ci, flat.p_value, flat.verdict) == (None, None, reporting.NO_SPREAD)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # scipy's "precision loss" warning is not for this case
+    one_flat = reporting.compare_seeds([1.0, 1.0], [0.9, 0.95])  # one flat run still has a test
+  # se = sqrt(0 + 0.00125 / 2) = 0.025, t = 0.075 / se = 3, Welch df = 1: p = 1 - 2 atan(3) / pi.
+  assert one_flat.df == pytest.approx(1.0, rel=1e-9)
+  assert one_flat.p_value == pytest.approx(1 - 2 * math.atan(3) / math.pi, rel=1e-9)
+  np.testing.assert_allclose(one_flat.ci, [0.075 - T_975_DF1 * 0.025, 0.075 + T_975_DF1 * 0.025], rtol=1e-9)
+
+
+def test_summary_and_results_md_carry_the_confidence_intervals(palindrome_dir, tmp_path):
+  summary = reporting.summarize(palindrome_dir)
+  np.testing.assert_allclose(summary["ci95"]["final/eval/accuracy"], [0.836162, 1.063838], atol=1e-6)
+  one = write_run(tmp_path / "one", "one_seed", palindrome_records(seeds=(1,)))
+  assert reporting.summarize(one)["ci95"]["final/eval/accuracy"] is None
+  rows = table_rows(reporting.write_results_md([palindrome_dir, one], tmp_path / "r.md"),
+                    "## Final metrics over seeds: 95% confidence intervals")
+  assert rows[0] == ["experiment", "metric", "seeds", "mean", "std", "95% CI"]
+  assert ["palindrome_lstm_T10", "final/eval/accuracy", "3", "0.950", "0.046", "[0.836, 1.064]"] in rows
+  assert ["one_seed", "final/eval/accuracy", "1", "0.960", "0.000", "—"] in rows
+
+
+def table_rows(text, heading):
+  """The cells of the first Markdown table after `heading` (header, then data rows)."""
+  lines = text.split(heading + "\n")[1].splitlines()
+  start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+  table = [line for line in itertools.takewhile(lambda l: l.startswith("|"), lines[start:])]
+  rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+  return [rows[0], *rows[2:]]
+
+
+def test_cli_compare_prints_difference_interval_and_p_value(palindrome_dir, tmp_path):
+  records = palindrome_records(seeds=(0, 1))
+  for record in records:
+    if record["split"] == "final/eval":
+      record["accuracy"] = {0: 0.80, 1: 0.85}[record["seed"]]
+  other = write_run(tmp_path / "peephole", "palindrome_peephole_T10", records)
+  result = run_cli("--compare", str(palindrome_dir), str(other), "--out=reports", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert (tmp_path / "reports" / "results.md").read_text() == result.stdout
+  rows = table_rows(result.stdout, "## A − B: palindrome_lstm_T10 vs palindrome_peephole_T10")
+  assert rows[0] == ["metric", "A", "B", "A − B", "95% CI of A − B", "p (Welch)", "verdict"]
+  # Expected numbers: test_welch_comparison_matches_the_textbook_formulas_and_scipy.
+  assert ["final/eval/accuracy", "0.950 ± 0.046 (3 seeds)", "0.825 ± 0.035 (2 seeds)", "+0.125",
+          "[0.003, 0.247]", "0.047", "A higher"] in rows
+  assert "Too few seeds" not in result.stdout
+  assert "| palindrome_peephole_T10" in result.stdout.split("## A − B")[0]  # in the results table
+
+
+def test_cli_compare_says_plainly_when_a_run_has_one_seed(palindrome_dir, tmp_path):
+  one = write_run(tmp_path / "one", "palindrome_gru_T10", palindrome_records(seeds=(1,)))
+  result = run_cli(f"--compare={palindrome_dir},{one}", "--out=reports", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  rows = table_rows(result.stdout, "## A − B: palindrome_lstm_T10 vs palindrome_gru_T10")
+  assert ["final/eval/accuracy", "0.950 ± 0.046 (3 seeds)", "0.960 ± 0.000 (1 seed)", "-0.010",
+          "—", "—", "too few seeds"] in rows
+  assert ("**Too few seeds to tell** (every shared metric): B has 1 seed; a confidence interval "
+          "and a p-value need at least 2 seeds in each run") in result.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--compare", "A", "B", "C"], "error: --compare takes exactly two workdirs, A and B, got 3: A, B, C"),
+    (["--workdirs", "X", "Y", "--compare", "A", "B"],
+     "error: cannot tell whether Y B belong to --workdirs or --compare"),
+    ([], "error: no workdirs given; pass --workdirs DIR [DIR ...] or --compare A B"),
+])
+def test_cli_rejects_bad_compare_arguments_in_one_line(tmp_path, args, message):
+  result = run_cli(*args, f"--out={tmp_path / 'out'}", cwd=tmp_path)
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / "out").exists()
