@@ -10,8 +10,7 @@ from experiments import common
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-  smoke = arg == "smoke"
-  length = 10 if arg in (None, "", "smoke") else int(arg)
+  length, smoke = parse_length(arg)
   c = common.run_config(f"palindrome_lstm_T{length}" + ("_smoke" if smoke else ""), "toy", num_train_steps=3000)
   c.batch_size = 256
   c.optimizer = "adam"
@@ -43,3 +42,14 @@ def get_config(arg: str | None = None) -> ConfigDict:
     c.log_every_steps = c.eval_every_steps = c.checkpoint_every_steps = 3
     c.data.eval_batches = 2
   return c
+
+
+def parse_length(arg: str | None) -> tuple[int, bool]:
+  """``"20"`` -> (20, False), ``"smoke"`` -> (10, True), ``"20,smoke"`` -> (20, True); default T = 10."""
+  items = [item.strip() for item in (arg or "").split(",") if item.strip()]
+  smoke = "smoke" in items
+  rest = [item for item in items if item != "smoke"]
+  if len(rest) > 1 or (rest and not rest[0].isdigit()):
+    raise ValueError(f"config argument {arg!r} not understood: give the palindrome length T (an even "
+                     "integer), 'smoke', or both, e.g. palindrome_lstm.py:20 or palindrome_lstm.py:20,smoke")
+  return (int(rest[0]) if rest else 10), smoke

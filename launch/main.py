@@ -53,7 +53,11 @@ def main(argv):
   from rnn_jax.errors import UserError
 
   _initialize_distributed(jax)
-  config = _CONFIG.value
+  try:
+    config = _CONFIG.value
+    config.name  # a config file that failed to load raises here, on first use
+  except OSError as e:  # ml_collections defers a config file that failed to load to this access
+    sys.exit(f"error: cannot load the config file: {_one_line(str(e)).split(': ', 1)[-1]}; check the --config path")
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("JAX process %d/%d, local devices %s", jax.process_index(), jax.process_count(), jax.local_devices())
   logging.info("Config %s -> workdir %s", config.name, workdir)
@@ -89,12 +93,22 @@ def _initialize_distributed(jax):
   jax.distributed.initialize(coordinator, num_processes, process_id)
 
 
+def _one_line(message: str) -> str:
+  """A flag error as one line: for a config file that failed to load, the flag and the last line of
+  the error (e.g. ``ValueError: config argument 'banana' not understood: ...``), not its traceback."""
+  lines = [line.strip() for line in message.splitlines() if line.strip()]
+  if len(lines) <= 1:
+    return message.strip()
+  head = lines[0].split(": Error whilst parsing config file")[0].rstrip(":")
+  return f"{head}: {lines[-1]}"
+
+
 def parse_flags(argv):
   """absl's parsing, with one-line errors for unknown config keys and bad values."""
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    sys.exit(f"error: {e} (see --helpshort)")
+    sys.exit(f"error: {_one_line(str(e))} (see --helpshort)")
   except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config lacks
     key = str(e).strip("'\"")
     flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a), f"--config...{key}")

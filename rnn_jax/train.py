@@ -33,6 +33,7 @@ from absl import logging
 from ml_collections import ConfigDict
 
 from rnn_jax import checkpointing, optim, reporting, run_outputs, seed_mesh
+from rnn_jax import config_checks as checks
 from rnn_jax.errors import ConfigError, TrainingError
 from rnn_jax.seed_mesh import SeedMesh
 from rnn_jax.tasks import base
@@ -48,18 +49,23 @@ TASKS = {
 INIT_STREAM, DATA_STREAM, DROPOUT_STREAM, EVAL_STREAM = 0, 1, 2, 3
 
 
-def make_task(config: ConfigDict) -> base.Task:
+def task_class(config: ConfigDict) -> type[base.Task]:
   try:
     module_name, class_name = TASKS[config.task].split(":")
   except KeyError:
     raise ConfigError(f"unknown task {config.task!r} in config.task; choose one of {sorted(TASKS)}") from None
-  return getattr(importlib.import_module(module_name), class_name)(config)
+  return getattr(importlib.import_module(module_name), class_name)
+
+
+def make_task(config: ConfigDict) -> base.Task:
+  return task_class(config)(config)
 
 
 # --- config and workdir checks (before anything is written) ---------------------------------------
 
 def validate_config(config: ConfigDict) -> None:
-  """Checks beyond the locked config's key and type checks; raises ``ConfigError`` with a fix."""
+  """Every field's value, before data are loaded or anything is written: the run-level fields here,
+  then the task's own (``Task.check_config``). Raises ``ConfigError``: one line with the fix."""
   seeds = config.seeds
   if not isinstance(seeds, (tuple, list)) or not seeds:
     raise ConfigError("config.seeds must be a non-empty tuple of ints, e.g. --config.seeds='(0,1,2)'")
@@ -67,39 +73,38 @@ def validate_config(config: ConfigDict) -> None:
     raise ConfigError(f"config.seeds must hold non-negative ints, got {tuple(seeds)}")
   if len(set(seeds)) != len(seeds):
     raise ConfigError(f"config.seeds has duplicates: {tuple(seeds)}")
+  checks.check(bool(config.name) and "/" not in config.name,
+               f"config.name must be a non-empty name without '/', got {config.name!r}")
+  checks.one_of(config, "task", TASKS, required=True)
   duration = "num_epochs" if "num_epochs" in config else "num_train_steps"
-  checks = {
-      duration: config[duration],
-      "batch_size": config.batch_size,
-      "learning_rate": config.learning_rate,
-      "log_every_steps": config.log_every_steps,
-      "checkpoint_every_steps": config.checkpoint_every_steps,
-      "keep_checkpoints": config.keep_checkpoints,
-  }
-  for name, value in checks.items():
-    if not value > 0:
-      raise ConfigError(f"config.{name} must be positive, got {value}")
-  if config.max_devices < 0:
-    raise ConfigError(f"config.max_devices must be >= 0 (0 = all devices), got {config.max_devices}")
-  if config.seed_batching not in seed_mesh.BATCHING:
-    raise ConfigError(f"config.seed_batching {config.seed_batching!r} is not one of {seed_mesh.BATCHING}")
-  if config.eval_every_steps < 0:
-    raise ConfigError(f"config.eval_every_steps must be >= 0 (0 = every epoch / at the end), got {config.eval_every_steps}")
-  if config.optimizer not in optim.OPTIMIZERS:
-    raise ConfigError(f"config.optimizer {config.optimizer!r} is not one of {optim.OPTIMIZERS}")
-  if config.schedule.name not in optim.SCHEDULES:
-    raise ConfigError(f"config.schedule.name {config.schedule.name!r} is not one of {optim.SCHEDULES}")
+  for name in (duration, "batch_size", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints"):
+    checks.positive(config, name, required=True)
+  checks.positive(config, "learning_rate", integer=False, required=True)
+  checks.non_negative(config, "max_devices", integer=True)
+  checks.non_negative(config, "eval_every_steps", integer=True)
+  checks.non_negative(config, "weight_decay")
+  checks.non_negative(config, "grad_clip_norm")
+  checks.one_of(config, "seed_batching", seed_mesh.BATCHING, required=True)
+  checks.one_of(config, "optimizer", optim.OPTIMIZERS, required=True)
+  checks.one_of(config, "schedule.name", optim.SCHEDULES, required=True)
   unit = "epochs" if "num_epochs" in config else "steps"
   other = "steps" if unit == "epochs" else "epochs"
   if any(f"{field}_{other}" in config.schedule for field in ("hold", "every")):
     raise ConfigError(f"config.schedule has hold_{other}/every_{other} but the run is measured in {unit}; "
                       f"name them hold_{unit}/every_{unit}")
+  if config.schedule.name in ("step_decay", "exponential"):
+    checks.non_negative(config, f"schedule.hold_{unit}", required=True)
+    checks.positive(config, f"schedule.every_{unit}", integer=False, required=True)
+    checks.positive(config, "schedule.gamma", integer=False, required=True)
   if config.schedule.name == "plateau":
     if not config.schedule.divide_by > 1:
       raise ConfigError(f"config.schedule.divide_by must be > 1 (the learning rate is divided by it), "
                         f"got {config.schedule.divide_by}")
-    if not config.schedule.patience_evals >= 0:
-      raise ConfigError(f"config.schedule.patience_evals must be >= 0, got {config.schedule.patience_evals}")
+    checks.non_negative(config, "schedule.patience_evals", integer=True, required=True)
+    checks.check(task_class(config).validation_split is not None,
+                 f"config.schedule.name 'plateau' needs a validation split, and task {config.task!r} has none; "
+                 "choose another schedule")
+  task_class(config).check_config(config)
 
 
 #: Config fields that only say how the seeds run, not what is computed: a run may be resumed with
@@ -429,9 +434,6 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
   t0 = time.perf_counter()
   validate_config(config)
   task = make_task(config)  # loads data: a missing file fails here, before anything is written
-  if config.schedule.name == "plateau" and task.validation_split is None:
-    raise ConfigError(f"config.schedule.name 'plateau' needs a validation split, and task {config.task!r} has none; "
-                      "choose another schedule")
   logging.info("Derived values (not part of the config): %s", dict(task.derived()))
   is_writer = jax.process_index() == 0
   workdir = prepare_workdir(workdir, config, is_writer)

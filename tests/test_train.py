@@ -156,9 +156,20 @@ def test_killed_run_resumes_to_bit_identical_results(tmp_path):
     ("--config.learning_rate=-1.0", "config.learning_rate must be positive"),
     ("--config.seed_batching=batched", "config.seed_batching 'batched' is not one of"),
     ("--num_processes=2", "needs all of --coordinator_address, --num_processes and --process_id"),
+    ("--config.model.cell=transformer", "config.model.cell 'transformer' is not one of gru, lstm, peephole_lstm, rnn"),
+    ("--config.model.features=0", "config.model.features must be a positive integer, got 0"),
+    ("CONFIG=palindrome_lstm.py:11", "config.data.length: palindrome: length T must be even, got 11"),
+    ("CONFIG=palindrome_lstm.py:banana", "config argument 'banana' not understood"),
+    ("CONFIG=no_such_config.py", "cannot load the config file"),
 ])
 def test_bad_config_fails_with_one_clear_line_and_writes_nothing(flag, message, tmp_path):
-  proc = launch(tmp_path / "run", flag)
+  if flag.startswith("CONFIG="):  # the config path itself
+    proc = subprocess.Popen([sys.executable, str(REPO / "launch" / "main.py"),
+                             f"--config={REPO / 'experiments' / flag[len('CONFIG='):]}", f"--workdir={tmp_path / 'run'}"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "XLA_FLAGS": ""})
+  else:
+    proc = launch(tmp_path / "run", flag)
   _, stderr = proc.communicate(timeout=120)
   assert proc.returncode != 0
   last = [line for line in stderr.strip().splitlines() if line.strip()][-1]
@@ -257,3 +268,43 @@ def test_plateau_divides_exactly_after_stalled_validations_and_resumes_bit_ident
   assert read_metrics(tmp_path / "resumed") == records
   timing = json.loads((tmp_path / "resumed" / "timing.json").read_text())
   assert timing["launches"] == 2 and timing["first_step"] == 14 and timing["timed_steps"] == 28  # 2-14, 16-30
+
+
+BAD_FIELDS = [  # (config, field override, the message's start) -- checked before anything is loaded or written
+    ("palindrome_lstm", {"model.kernel_init": "zeros"}, "config.model.kernel_init 'zeros' is not one of"),
+    ("palindrome_lstm", {"model.num_layers": 0}, "config.model.num_layers must be a positive integer"),
+    ("palindrome_lstm", {"model.cell_kwargs": {"forget_bais": 1.0}}, "config.model.cell_kwargs.forget_bais is not an attribute"),
+    ("palindrome_lstm", {"data.task": "parity"}, "config.data.task 'parity' is not one of"),
+    ("palindrome_lstm", {"data.eval_batches": 0}, "config.data.eval_batches must be a positive integer"),
+    ("palindrome_lstm", {"schedule.name": "plateau"}, "config.schedule.name 'plateau' needs a validation split"),
+    ("palindrome_lstm", {"task": "vision"}, "config.task 'vision' is not one of"),
+    ("palindrome_lstm", {"weight_decay": -0.1}, "config.weight_decay must be >= 0"),
+    ("palindrome_lstm", {"schedule.name": "step_decay", "schedule.every_steps": 0.0}, "config.schedule.every_steps must be a positive number"),
+    ("ptb_lstm", {"model.input_dropout": 1.0}, "config.model.input_dropout must be in [0, 1)"),
+    ("ptb_lstm", {"model.word_dropout": -0.1}, "config.model.word_dropout must be in [0, 1)"),
+    ("ptb_lstm", {"data.window_tokens": 0}, "config.data.window_tokens must be a positive integer"),
+    ("ptb_lstm", {"model.embed_dim": 32}, "config.model.tie_embeddings needs model.embed_dim == model.features"),
+    ("ptb_lstm", {"model.init_scale": -0.1}, "config.model.init_scale must be a positive number"),
+    ("ptb_lstm", {"data.manual_dir": "/no/such/folder"}, "config.data.manual_dir: no folder '/no/such/folder'"),
+    ("ptb_lstm", {"schedule.name": "plateau", "schedule.divide_by": 1.0}, "config.schedule.divide_by must be > 1"),
+    ("ptb_lstm", {"schedule.name": "plateau", "schedule.patience_evals": -1}, "config.schedule.patience_evals must be >= 0"),
+    ("grimm_lstm", {"data.path": "/no/such/book.txt"}, "config.data.path: no file '/no/such/book.txt'"),
+    ("grimm_lstm", {"data.valid_fraction": 1.0}, "config.data.valid_fraction must be in (0, 1)"),
+]
+
+
+@pytest.mark.parametrize("name,overrides,message", BAD_FIELDS, ids=[f"{n}:{','.join(o)}" for n, o, _ in BAD_FIELDS])
+def test_every_config_field_is_checked_before_anything_is_written(name, overrides, message, tmp_path):
+  config = load_config(name)
+  for dotted, value in overrides.items():
+    *parents, leaf = dotted.split(".")
+    node = config
+    for part in parents:
+      node = node[part]
+    with node.unlocked() if hasattr(node, "unlocked") else __import__("contextlib").nullcontext():
+      node[leaf] = value
+  with pytest.raises(ConfigError) as error:
+    train.train_and_evaluate(config, tmp_path / "run")
+  assert str(error.value).startswith(message), str(error.value)
+  assert "\n" not in str(error.value)
+  assert not (tmp_path / "run").exists()

@@ -34,6 +34,12 @@ class Task(abc.ABC):
   def __init__(self, config):
     self.config = config
 
+  @classmethod
+  def check_config(cls, config) -> None:
+    """Checks the task's own config fields (``data``, ``model``) with ``rnn_jax.config_checks``;
+    called before the task is built, so a bad value fails before data are loaded or anything is
+    written. Raise ``ConfigError`` with one line that names the field and the fix."""
+
   # --- sizes -------------------------------------------------------------------------------------
   @property
   def steps_per_epoch(self) -> int | None:

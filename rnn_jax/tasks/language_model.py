@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from rnn_jax import config_checks as checks
 from rnn_jax import models, sampling
 from rnn_jax.tasks import base
 
@@ -123,6 +124,23 @@ class _LanguageModelTask(base.Task):
 
   validation_split = "valid"
   best_metric = ("loss", "min")
+
+  @classmethod
+  def check_config(cls, config):
+    checks.positive(config, "data.window_tokens", required=True)
+    checks.positive(config, "data.eval_batch_size", required=True)
+    checks.existing_path(config, "data.manual_dir", kind="folder")
+    checks.cell_kwargs(config, "model.cell", "model.cell_kwargs")
+    for name in ("features", "embed_dim", "num_layers"):
+      checks.positive(config, f"model.{name}", required=True)
+    for name in ("word_dropout", "input_dropout", "between_dropout", "output_dropout"):
+      checks.rate(config, f"model.{name}", required=True)
+    if checks.value(config, "model.init_scale") is not None:
+      checks.positive(config, "model.init_scale", integer=False)
+    m = config.model
+    checks.check(not m.tie_embeddings or m.embed_dim == m.features,
+                 f"config.model.tie_embeddings needs model.embed_dim == model.features, got {m.embed_dim} and "
+                 f"{m.features}; set both to the same width or --config.model.tie_embeddings=False")
 
   def _make_model(self, vocab_size: int) -> models.LanguageModel:
     m = self.config.model
@@ -219,6 +237,14 @@ class CharLanguageModelTask(_LanguageModelTask):
   """Character-level LM on a book: random windows, fresh state per window (see module docstring)."""
 
   examples_unit = "characters"
+
+  @classmethod
+  def check_config(cls, config):
+    super().check_config(config)
+    checks.existing_path(config, "data.path", kind="file")
+    valid = checks.value(config, "data.valid_fraction")
+    checks.check(isinstance(valid, (int, float)) and 0 < valid < 1,
+                 f"config.data.valid_fraction must be in (0, 1), got {valid!r}")
 
   def __init__(self, config):
     super().__init__(config)

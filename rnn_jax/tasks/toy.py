@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rnn_jax import config_checks as checks
 from rnn_jax import models
 from rnn_jax.tasks import base, toy_data
 
@@ -19,13 +20,21 @@ EVAL_STREAM = 1  # fold_in index separating the evaluation stream from the train
 class ToyClassificationTask(base.Task):
   examples_unit = "sequences"
 
+  @classmethod
+  def check_config(cls, config):
+    checks.one_of(config, "data.task", toy_data.TOY_TASKS, required=True)
+    checks.positive(config, "data.length", required=True)
+    checks.positive(config, "data.eval_batches", required=True)
+    try:  # the generator's own rule for this length (e.g. an even T for palindromes)
+      toy_data.TOY_TASKS[config.data.task].check_length(int(config.data.length))
+    except ValueError as e:
+      raise checks.ConfigError(f"config.data.length: {e}") from None
+    check_model(config)
+
   def __init__(self, config):
     super().__init__(config)
     data = config.data
-    try:
-      self.spec = toy_data.TOY_TASKS[data.task]
-    except KeyError:
-      raise ValueError(f"unknown toy task {data.task!r}; choose one of {sorted(toy_data.TOY_TASKS)}") from None
+    self.spec = toy_data.TOY_TASKS[data.task]
     self.length = int(data.length)
     self.input_length = self.spec.input_length(self.length)
     m = config.model
@@ -66,3 +75,13 @@ class ToyClassificationTask(base.Task):
                             int(self.config.data.eval_batches))
     per_batch = jax.lax.map(lambda k: self._sums(params, *self._batch(k)), keys)
     return jax.tree.map(lambda x: x.sum(0), per_batch)
+
+
+def check_model(config) -> None:
+  """The ``model`` fields of a sequence classifier (``models.SequenceClassifier``)."""
+  checks.cell_kwargs(config, "model.cell", "model.cell_kwargs")
+  for name in ("features", "embed_dim", "num_layers"):
+    checks.positive(config, f"model.{name}", required=True)
+  init = checks.value(config, "model.kernel_init")
+  if init is not None and not str(init).startswith("uniform:"):
+    checks.one_of(config, "model.kernel_init", models.INITIALIZERS)

@@ -56,15 +56,19 @@ def palindrome_input_length(length: int) -> int:
   return 4 * length + 1
 
 
-@_static
-def _palindrome_draws(key: Array, batch_size: int, length: int) -> tuple[Array, Array]:
-  """The random part: ``digits`` int32 [batch, T/2] uniform in 0..8, ``flips`` bool [batch]."""
+def check_palindrome_length(length: int) -> None:
   _check_length("palindrome", length, 2)
   if length % 2:
     raise ValueError(
         f"palindrome: length T must be even, got {length}. For odd T the course's generator can "
         f"build a palindrome of 8*ceil(T/2) = 4T+4 > 4T+2 symbols (all digits 8), which it neither "
         f"pads nor truncates.")
+
+
+@_static
+def _palindrome_draws(key: Array, batch_size: int, length: int) -> tuple[Array, Array]:
+  """The random part: ``digits`` int32 [batch, T/2] uniform in 0..8, ``flips`` bool [batch]."""
+  check_palindrome_length(length)
   digit_key, flip_key = jax.random.split(key)
   digits = jax.random.randint(digit_key, (batch_size, length // 2), 0, 9, dtype=jnp.int32)
   flips = jax.random.bernoulli(flip_key, 0.5, (batch_size,))
@@ -295,6 +299,8 @@ class ToyTask:
   vocab_size: Callable[[int], int]
   num_classes: Callable[[int], int]
   input_length: Callable[[int], int]
+  #: raises ValueError for a length T the generator does not support
+  check_length: Callable[[int], None]
 
 
 TOY_TASKS: dict[str, ToyTask] = {
@@ -302,15 +308,18 @@ TOY_TASKS: dict[str, ToyTask] = {
         batch_fn=palindrome_batch,
         vocab_size=lambda length: PALINDROME_VOCAB_SIZE,
         num_classes=lambda length: PALINDROME_NUM_CLASSES,
-        input_length=palindrome_input_length),
+        input_length=palindrome_input_length,
+        check_length=check_palindrome_length),
     "baum_sweet": ToyTask(
         batch_fn=baum_sweet_batch,
         vocab_size=lambda length: BAUM_SWEET_VOCAB_SIZE,
         num_classes=lambda length: BAUM_SWEET_NUM_CLASSES,
-        input_length=baum_sweet_input_length),
+        input_length=baum_sweet_input_length,
+        check_length=lambda length: _check_length("baum_sweet", length, 1)),
     "random_combination": ToyTask(
         batch_fn=random_combination_batch,
         vocab_size=random_combination_vocab_size,
         num_classes=random_combination_num_classes,
-        input_length=random_combination_input_length),
+        input_length=random_combination_input_length,
+        check_length=lambda length: _check_length("random_combination", length, 2)),
 }
