@@ -35,6 +35,7 @@ from ml_collections import ConfigDict
 from rnn_jax import checkpointing, optim, reporting, run_outputs, seed_mesh
 from rnn_jax import config_checks as checks
 from rnn_jax.errors import ConfigError, TrainingError
+from rnn_jax.rng_streams import DATA_STREAM, DROPOUT_STREAM, EVAL_STREAM, INIT_STREAM
 from rnn_jax.seed_mesh import SeedMesh
 from rnn_jax.tasks import base
 
@@ -45,8 +46,6 @@ TASKS = {
     "chars": "rnn_jax.tasks.language_model:CharLanguageModelTask",
 }
 
-# fold_in indices of the per-seed key streams.
-INIT_STREAM, DATA_STREAM, DROPOUT_STREAM, EVAL_STREAM = 0, 1, 2, 3
 
 
 def task_class(config: ConfigDict) -> type[base.Task]:
@@ -212,7 +211,11 @@ class Steps:
                 learning_rate=(jnp.asarray(self.schedule(step), jnp.float32) * lr_scale, one))
     return new_state, sums
 
+  #: how often the training step was traced: 1 in a healthy run (a retrace would recompile)
+  train_traces: int = 0
+
   def _train_and_accumulate(self, state, acc, seeds, step, data):
+    self.train_traces += 1  # Python runs here only while JAX traces
     state, sums = self._one_step_sharded(state, seeds, step, data)
     return state, base.add_metric_sums(acc, sums)
 
@@ -349,6 +352,9 @@ class _Run:
           t_start, t_start_step = time.perf_counter(), done
           progress.started(done)
         if _fires(done, c.log_every_steps, self.total):
+          if self.steps.train_traces > 1:
+            logging.warning("the training step was compiled %d times (a changed input shape or dtype?): each "
+                            "recompilation costs a first step's time", self.steps.train_traces)
           self._check_finite(state, done)
           self._log_train(writer, progress, acc, done)
           acc = self.steps.zero_accumulator(state, self.seeds)

@@ -308,3 +308,12 @@ def test_every_config_field_is_checked_before_anything_is_written(name, override
   assert str(error.value).startswith(message), str(error.value)
   assert "\n" not in str(error.value)
   assert not (tmp_path / "run").exists()
+
+
+def test_the_training_step_compiles_once_over_logging_evaluation_and_checkpoints(tmp_path, monkeypatch):
+  made = []
+  original = train.make_steps
+  monkeypatch.setattr(train, "make_steps", lambda *a: made.append(original(*a)) or made[-1])
+  train.train_and_evaluate(tiny_palindrome(num_train_steps=12, log_every_steps=3, eval_every_steps=4,
+                                           checkpoint_every_steps=5), tmp_path)
+  assert [steps.train_traces for steps in made] == [1]

@@ -50,6 +50,7 @@ import optax
 
 from rnn_jax import config_checks as checks
 from rnn_jax import models, sampling
+from rnn_jax.rng_streams import SAMPLE_STREAM
 from rnn_jax.tasks import base
 
 
@@ -362,8 +363,6 @@ class CharLanguageModelTask(_LanguageModelTask):
 SAMPLE_LENGTH = 30
 SAMPLE_STARTS = 5
 SAMPLE_TEMPERATURES = (0.5, 1.0, 2.0)
-#: fold_in index of the sampling key stream (the trainer uses 0-3, see rnn_jax.train).
-SAMPLE_STREAM = 4
 _SECTION = re.compile(r"^## Step (\d+) ", re.MULTILINE)
 
 

@@ -12,9 +12,8 @@ import optax
 
 from rnn_jax import config_checks as checks
 from rnn_jax import models
+from rnn_jax.rng_streams import DATA_EVAL_SUBSTREAM
 from rnn_jax.tasks import base, toy_data
-
-EVAL_STREAM = 1  # fold_in index separating the evaluation stream from the training stream
 
 
 class ToyClassificationTask(base.Task):
@@ -71,7 +70,7 @@ class ToyClassificationTask(base.Task):
     return ("eval",)
 
   def evaluate(self, params, data, data_key, split, step):
-    keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(data_key, EVAL_STREAM), step),
+    keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(data_key, DATA_EVAL_SUBSTREAM), step),
                             int(self.config.data.eval_batches))
     per_batch = jax.lax.map(lambda k: self._sums(params, *self._batch(k)), keys)
     return jax.tree.map(lambda x: x.sum(0), per_batch)
