@@ -26,6 +26,7 @@ def run_config(name: str, task: str, *, num_train_steps: int | None = None, num_
   c.weight_decay = 0.0     # adamw only
   c.schedule = schedule("constant", "epochs" if num_epochs is not None else "steps")
   c.grad_clip_norm = 0.0   # global-norm clipping, 0 = off
+  c.frozen_params = ()     # glob patterns of parameter paths that get no updates, e.g. ("rnn/*/cell/*kernel",)
   c.log_every_steps = 50
   c.eval_every_steps = 0   # 0 = every epoch (epoch tasks) / only at the end (step tasks)
   c.checkpoint_every_steps = 500

@@ -19,10 +19,13 @@ Schedules (``config.schedule.name``):
   seed's train state (``plateau``), so it is checkpointed and a resumed run takes the same steps.
 
 The optimizer is ``clip_by_global_norm(grad_clip_norm)`` (if > 0) followed by ``sgd``, ``adam`` or
-``adamw`` (``weight_decay``).
+``adamw`` (``weight_decay``); parameters matching ``frozen_params`` are left out of it (``make_optimizer``).
 """
 from __future__ import annotations
 
+import fnmatch
+
+import jax
 import jax.numpy as jnp
 import optax
 from ml_collections import ConfigDict
@@ -71,7 +74,38 @@ def make_plateau(config: ConfigDict) -> optax.GradientTransformationExtraArgs | 
                                          rtol=PLATEAU_RTOL, atol=0.0, cooldown=0)
 
 
+def param_path(path) -> str:
+  """A parameter's path as ``"rnn/layer_0/cell/recurrent_kernel"`` (the names ``frozen_params`` matches)."""
+  return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def frozen_labels(patterns) -> callable:
+  """``params -> labels``: ``"frozen"`` where the path matches one of the glob ``patterns``, else ``"trained"``."""
+  def labels(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: "frozen" if any(fnmatch.fnmatchcase(param_path(path), p) for p in patterns) else "trained",
+        params)
+  return labels
+
+
+def unmatched_patterns(patterns, params) -> list[str]:
+  """The patterns of ``patterns`` that match no parameter path of ``params`` (a typo freezes nothing)."""
+  paths = [param_path(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+  return [p for p in patterns if not any(fnmatch.fnmatchcase(path, p) for path in paths)]
+
+
 def make_optimizer(config: ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
+  """Clipping and the optimizer for the trained parameters; ``config.frozen_params`` (glob patterns
+  over parameter paths, e.g. ``"rnn/*/recurrent_kernel"``) get no update and no optimizer state
+  (``optax.multi_transform`` with ``set_to_zero``); clipping sees only the trained gradients."""
+  trained = _trained_optimizer(config, schedule)
+  patterns = tuple(config.get("frozen_params") or ())
+  if not patterns:
+    return trained
+  return optax.multi_transform({"trained": trained, "frozen": optax.set_to_zero()}, frozen_labels(patterns))
+
+
+def _trained_optimizer(config: ConfigDict, schedule: optax.Schedule) -> optax.GradientTransformation:
   name = config.optimizer
   if name == "sgd":
     base = optax.sgd(schedule)

@@ -112,18 +112,36 @@ def validate_config(config: ConfigDict) -> None:
 PLACEMENT_KEYS = ("seed_batching",)
 
 
+_MISSING = object()
+#: A field the suite gained after a run started resumes that run when set to one of these ("off").
+_OFF_VALUES = (None, [], {}, False, "")
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+  """``{"model": {"cell": "lstm"}}`` -> ``{"model.cell": "lstm"}`` (leaves and empty dicts kept)."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict) and value:
+      flat.update(_flat(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = value
+  return flat
+
+
 def prepare_workdir(workdir: str | os.PathLike, config: ConfigDict, is_writer: bool) -> Path:
   """Creates the workdir, checks it is writable and holds no run of another config; writes config.json.
 
-  The check ignores ``PLACEMENT_KEYS``; config.json is rewritten with this launch's values.
+  The check ignores ``PLACEMENT_KEYS`` and fields the suite gained after the run started when they
+  are at their off value (``_OFF_VALUES``); config.json is rewritten with this launch's values.
   """
   path = Path(workdir)
   config_json = config.to_json_best_effort(sort_keys=True, indent=2)
   saved = path / "config.json"
   if saved.exists():
-    previous, current = json.loads(saved.read_text()), json.loads(config_json)
+    previous, current = _flat(json.loads(saved.read_text())), _flat(json.loads(config_json))
     changed = sorted(k for k in set(previous) | set(current)
-                     if k not in PLACEMENT_KEYS and previous.get(k) != current.get(k))
+                     if k not in PLACEMENT_KEYS and previous.get(k, _MISSING) != current.get(k, _MISSING)
+                     and not (k not in previous and current[k] in _OFF_VALUES))
     if changed:
       raise ConfigError(f"workdir {path} holds a run of a different config (differs in {', '.join(changed)}); "
                         "pass a new --workdir, or delete that directory to start over")
@@ -440,6 +458,11 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
   t0 = time.perf_counter()
   validate_config(config)
   task = make_task(config)  # loads data: a missing file fails here, before anything is written
+  unmatched = optim.unmatched_patterns(tuple(config.get("frozen_params") or ()),
+                                       jax.eval_shape(task.init_params, jax.random.key(0)))
+  if unmatched:
+    raise ConfigError(f"config.frozen_params: {unmatched[0]!r} matches no parameter; parameter paths look like "
+                      "'rnn/layer_0/cell/recurrent_kernel' (glob patterns: * ? [...])")
   logging.info("Derived values (not part of the config): %s", dict(task.derived()))
   is_writer = jax.process_index() == 0
   workdir = prepare_workdir(workdir, config, is_writer)

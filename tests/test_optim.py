@@ -53,3 +53,21 @@ def test_plateau_divides_exactly_when_validation_did_not_improve():
 
 def test_plateau_is_none_for_step_based_schedules():
   assert optim.make_plateau(config("step_decay", hold=4, every=1, gamma=0.5)) is None
+
+
+def test_frozen_params_get_no_update_and_no_optimizer_state():
+  import jax
+  import jax.numpy as jnp
+  import optax
+  c = ConfigDict({"optimizer": "adam", "learning_rate": 0.1, "weight_decay": 0.0, "grad_clip_norm": 1.0,
+                  "frozen_params": ("rnn/*/recurrent_kernel",)})
+  params = {"rnn": {"layer_0": {"recurrent_kernel": jnp.ones((3, 3)), "bias": jnp.ones(3)}}, "head": jnp.ones(2)}
+  tx = optim.make_optimizer(c, optax.constant_schedule(0.1))
+  state = tx.init(params)
+  kept = [optim.param_path(p) for p, leaf in jax.tree_util.tree_leaves_with_path(state) if np.size(leaf) > 1]
+  assert kept and not any("recurrent_kernel" in p for p in kept)  # Adam's moments exist only for trained arrays
+  grads = jax.tree.map(lambda p: 10.0 * jnp.ones_like(p), params)
+  updates, _ = tx.update(grads, state, params)
+  assert np.all(np.asarray(updates["rnn"]["layer_0"]["recurrent_kernel"]) == 0.0)
+  assert np.all(np.asarray(updates["head"]) != 0.0)
+  assert optim.unmatched_patterns(("rnn/*/recurrent_kernel", "embed/*"), params) == ["embed/*"]

@@ -317,3 +317,37 @@ def test_the_training_step_compiles_once_over_logging_evaluation_and_checkpoints
   train.train_and_evaluate(tiny_palindrome(num_train_steps=12, log_every_steps=3, eval_every_steps=4,
                                            checkpoint_every_steps=5), tmp_path)
   assert [steps.train_traces for steps in made] == [1]
+
+
+def test_frozen_params_stay_bit_identical_through_training(tmp_path):
+  import orbax.checkpoint as ocp
+  config = tiny_palindrome(frozen_params=("rnn/layer_0/cell/*kernel", "embed/*"), seeds=(0,), num_train_steps=6)
+  train.train_and_evaluate(config, tmp_path)
+  restored = ocp.CheckpointManager(tmp_path / "checkpoints").restore(6)["state"]
+  steps = train.make_steps(config, train.make_task(config))
+  initial = steps.init(steps.mesh.seed_array())["params"]
+  for path in (("rnn", "layer_0", "cell", "recurrent_kernel"), ("rnn", "layer_0", "cell", "x_proj", "kernel"),
+               ("embed", "embedding")):
+    before, after = initial, restored["params"]
+    for key in path:
+      before, after = before[key], after[key]
+    np.testing.assert_array_equal(np.asarray(after), np.asarray(before))
+  assert not np.array_equal(np.asarray(restored["params"]["head"]["kernel"]), np.asarray(initial["head"]["kernel"]))
+
+
+def test_a_frozen_pattern_that_matches_nothing_is_refused(tmp_path):
+  with pytest.raises(ConfigError, match="config.frozen_params: 'rnn/\\*/recurent_kernel' matches no parameter"):
+    train.train_and_evaluate(tiny_palindrome(frozen_params=("rnn/*/recurent_kernel",)), tmp_path / "run")
+  assert not (tmp_path / "run").exists()
+
+
+def test_a_field_added_after_the_run_started_resumes_at_its_off_value(tmp_path):
+  config = tiny_palindrome(seeds=(0,), num_train_steps=6)
+  train.prepare_workdir(tmp_path, config, True)
+  saved = json.loads((tmp_path / "config.json").read_text())
+  del saved["frozen_params"]  # as written by a version of the suite before the field existed
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  train.prepare_workdir(tmp_path, config, True)  # off value: the same run
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  with pytest.raises(ConfigError, match="differs in frozen_params"):
+    train.prepare_workdir(tmp_path, tiny_palindrome(seeds=(0,), num_train_steps=6, frozen_params=("head/*",)), True)
