@@ -3,7 +3,7 @@
 Each experiment's base config starts from ``run_config()`` and sets its own values; variants
 import that base config and override a few fields.
 """
-from ml_collections import ConfigDict
+from ml_collections import ConfigDict, config_dict
 
 
 def run_config(name: str, task: str, *, num_train_steps: int | None = None, num_epochs: int | None = None) -> ConfigDict:
@@ -31,6 +31,10 @@ def run_config(name: str, task: str, *, num_train_steps: int | None = None, num_
   c.eval_every_steps = 0   # 0 = every epoch (epoch tasks) / only at the end (step tasks)
   c.checkpoint_every_steps = 500
   c.keep_checkpoints = 2
+  # Early stopping: "<split>/<metric>" (e.g. "eval/accuracy") at early_stop_threshold (>=; <= for loss and
+  # perplexity) for every seed at two consecutive evaluations ends the run (rnn_jax.train.EarlyStop).
+  c.early_stop_metric = config_dict.placeholder(str)
+  c.early_stop_threshold = config_dict.placeholder(float)
   return c
 
 

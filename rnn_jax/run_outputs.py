@@ -61,15 +61,17 @@ class MetricsWriter:
                                      purge_step=resume_step if resume_step else None)
 
   def write(self, step: int, split: str, per_seed: Mapping[str, np.ndarray], extra: Mapping[str, Any] = ()):
-    """``per_seed[name]`` is an array over seeds (in ``self.seeds`` order)."""
+    """``per_seed[name]`` is an array (or list) over seeds, in ``self.seeds`` order; a ``None`` entry
+    leaves that metric out of the seed's record (e.g. a threshold the seed never reached)."""
     if not self.is_writer:
       return
     for i, seed in enumerate(self.seeds):
+      values_i = {name: values[i] for name, values in per_seed.items() if values[i] is not None}
       record = {"seed": seed, "step": int(step), "split": split, **dict(extra)}
-      record.update({name: _clean(values[i]) for name, values in per_seed.items()})
+      record.update({name: _clean(value) for name, value in values_i.items()})
       self._file.write(json.dumps(record) + "\n")
-      for name, values in per_seed.items():
-        self._tb[seed].add_scalar(f"{split}/{name}", float(values[i]), int(step))
+      for name, value in values_i.items():
+        self._tb[seed].add_scalar(f"{split}/{name}", float(value), int(step))
     self._file.flush()
 
   def close(self):

@@ -83,6 +83,15 @@ def validate_config(config: ConfigDict) -> None:
   checks.non_negative(config, "eval_every_steps", integer=True)
   checks.non_negative(config, "weight_decay")
   checks.non_negative(config, "grad_clip_norm")
+  metric, threshold = config.get("early_stop_metric"), config.get("early_stop_threshold")
+  checks.check((metric is None) == (threshold is None),
+               "config.early_stop_metric and config.early_stop_threshold go together: set both or neither")
+  if metric is not None:
+    checks.check(metric.count("/") == 1, f"config.early_stop_metric must read '<split>/<metric>' "
+                 f"(e.g. 'eval/accuracy'), got {metric!r}")
+    if metric.endswith("/accuracy"):
+      checks.check(0.0 <= threshold <= 1.0, f"config.early_stop_threshold must be in [0, 1] for an accuracy, "
+                   f"got {threshold}")
   checks.one_of(config, "seed_batching", seed_mesh.BATCHING, required=True)
   checks.one_of(config, "optimizer", optim.OPTIMIZERS, required=True)
   checks.one_of(config, "schedule.name", optim.SCHEDULES, required=True)
@@ -326,13 +335,14 @@ class _Run:
     shown = {k: float(np.mean(v)) for k, v in values.items() if k not in ("param_norm",)}
     progress.report(done, shown)
 
-  def _evaluate(self, writer, state, done: int, final: bool):
+  def _evaluate(self, writer, state, done: int, final: bool, extra: dict | None = None):
+    """Evaluates every split; ``extra`` ({split: {metric: per-seed values}}) joins the final records."""
     params = state["best_params"] if final and "best_params" in state else state["params"]
     results = {}
     for split in self.task.eval_splits(final):
       values = self.task.reduce_metrics(self.mesh.to_host(self.steps.evaluate(split, params, self.seeds, done)))
       name = f"final/{split}" if final else split
-      writer.write(done, name, values, self._epoch_extra(done))
+      writer.write(done, name, {**values, **(extra or {}).get(split, {})}, self._epoch_extra(done))
       logging.info("%s at step %d (mean over seeds): %s", name, done,
                    ", ".join(f"{k} {np.mean(v):.4f}" for k, v in values.items()))
       results[split] = values
@@ -361,6 +371,14 @@ class _Run:
     c = self.config
     t_start = None
     milestones = self.task.milestones(self.total)
+    early_stop = EarlyStop.from_config(c, self.mesh.seeds, self.workdir, start)
+    if early_stop.stopped:  # a relaunch of a run that had stopped early: its outputs are complete
+      logging.info("This run stopped early at step %d (%s); nothing to train", start, early_stop.describe())
+      writer.close()
+      progress.close()
+      self.checkpoints.close()
+      return state, clock, start
+    last = self.total
     try:
       for step in range(start, self.total):
         state, acc = self.steps.train(state, acc, self.seeds, step)
@@ -376,20 +394,27 @@ class _Run:
           self._check_finite(state, done)
           self._log_train(writer, progress, acc, done)
           acc = self.steps.zero_accumulator(state, self.seeds)
+        stop = False
         if _fires(done, self.eval_every, self.total):
-          state = self._track_best(state, self._evaluate(writer, state, done, final=False))
+          results = self._evaluate(writer, state, done, final=False)
+          state = self._track_best(state, results)
+          stop = early_stop.update(done, results)
         if done in milestones:
           host_params = self.mesh.to_host(state["params"])  # every process takes part in the gather
           if self.is_writer:
             self.task.at_milestone(self.workdir, done, host_params, self.mesh.seeds)
-        if _fires(done, c.checkpoint_every_steps, self.total):
+        if stop or _fires(done, c.checkpoint_every_steps, self.total):
           self._check_finite(state, done)
           self.checkpoints.save(done, {"state": state, "acc": acc})
           if self.is_writer:
             clock.advanced(time.perf_counter() - t_start, done - t_start_step).save(self.workdir, done)
+        if stop:
+          logging.info("Early stop at step %d: %s", done, early_stop.describe())
+          last = done
+          break
       if t_start is not None:
-        clock = clock.advanced(time.perf_counter() - t_start, self.total - t_start_step)
-      self._evaluate(writer, state, self.total, final=True)
+        clock = clock.advanced(time.perf_counter() - t_start, last - t_start_step)
+      self._evaluate(writer, state, last, final=True, extra=early_stop.final_fields())
       self.checkpoints.wait()
     finally:
       writer.close()
@@ -409,6 +434,80 @@ class _Run:
               "platform": jax.devices()[0].platform, "launches": clock.launches + 1,
               "wall_clock_s": round(wall_clock, 1), "first_step": first_step, "last_step": self.total}
     (self.workdir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+
+
+#: Metrics for which lower is better (an early-stop threshold is then an upper bound).
+LOWER_IS_BETTER = ("loss", "perplexity")
+
+
+class EarlyStop:
+  """``config.early_stop_metric`` (``"<split>/<metric>"``, e.g. ``"eval/accuracy"``) at or beyond
+  ``config.early_stop_threshold`` for every seed at two consecutive evaluations ends training there.
+
+  "Beyond" is ``>=`` for accuracy-like metrics and ``<=`` for ``LOWER_IS_BETTER``. The evaluations
+  before a resume are read back from ``metrics.jsonl``, so a relaunched run decides as an
+  uninterrupted one; a run that had already stopped trains no further. Each seed's first step at the
+  threshold is added to its final record of that split as ``steps_to_threshold`` (absent for a seed
+  that never got there).
+  """
+
+  def __init__(self, key: str | None, threshold: float | None, seeds, history=None):
+    self.key, self.threshold, self.seeds = key, threshold, list(seeds)
+    self.split, _, self.metric = (key or "/").partition("/")
+    self.history = history or {}  # {step: [value per seed]}
+    self.stopped = self._met_twice()
+
+  @classmethod
+  def from_config(cls, config, seeds, workdir: Path, start: int) -> "EarlyStop":
+    key, threshold = config.get("early_stop_metric"), config.get("early_stop_threshold")
+    stop = cls(key, threshold, seeds)
+    if key and start > 0 and (workdir / "metrics.jsonl").exists():
+      by_step = {}
+      for line in (workdir / "metrics.jsonl").read_text().splitlines():
+        try:
+          record = json.loads(line)
+        except ValueError:
+          continue
+        if record.get("split") == stop.split and record["step"] <= start and stop.metric in record:
+          by_step.setdefault(record["step"], {})[record["seed"]] = record[stop.metric]
+      stop.history = {step: [v.get(s, float("nan")) for s in stop.seeds] for step, v in sorted(by_step.items())}
+      stop.stopped = stop._met_twice()
+    return stop
+
+  def _reached(self, values) -> list[bool]:
+    lower = self.metric in LOWER_IS_BETTER
+    return [(v <= self.threshold) if lower else (v >= self.threshold) for v in values]
+
+  def _met_twice(self) -> bool:
+    if not self.key or len(self.history) < 2:
+      return False
+    last_two = [self.history[s] for s in sorted(self.history)[-2:]]
+    return all(all(self._reached(values)) for values in last_two)
+
+  def update(self, step: int, results) -> bool:
+    """Records this evaluation; True when training should stop here."""
+    if not self.key or self.split not in results or self.metric not in results[self.split]:
+      return False
+    self.history[step] = [float(v) for v in np.asarray(results[self.split][self.metric])]
+    self.stopped = self._met_twice()
+    return self.stopped
+
+  def first_reached(self) -> list[int | None]:
+    first = [None] * len(self.seeds)
+    for step in sorted(self.history):
+      for i, ok in enumerate(self._reached(self.history[step])):
+        if ok and first[i] is None:
+          first[i] = step
+    return first
+
+  def final_fields(self) -> dict:
+    if not self.key:
+      return {}
+    return {self.split: {"steps_to_threshold": self.first_reached()}}
+
+  def describe(self) -> str:
+    return (f"{self.key} {'<=' if self.metric in LOWER_IS_BETTER else '>='} {self.threshold:g} for every seed at two "
+            f"consecutive evaluations; first reached at steps {self.first_reached()}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -351,3 +351,31 @@ def test_a_field_added_after_the_run_started_resumes_at_its_off_value(tmp_path):
   (tmp_path / "config.json").write_text(json.dumps(saved))
   with pytest.raises(ConfigError, match="differs in frozen_params"):
     train.prepare_workdir(tmp_path, tiny_palindrome(seeds=(0,), num_train_steps=6, frozen_params=("head/*",)), True)
+
+
+def test_early_stop_ends_the_run_after_two_evaluations_at_the_threshold_and_stays_stopped(tmp_path):
+  # A threshold every evaluation meets: the run stops at the second evaluation (step 4 of 30).
+  config = tiny_palindrome(num_train_steps=30, eval_every_steps=2, log_every_steps=2, checkpoint_every_steps=10,
+                           early_stop_metric="eval/accuracy", early_stop_threshold=0.0)
+  train.train_and_evaluate(config, tmp_path)
+  records = read_metrics(tmp_path)
+  assert max(r["step"] for r in records) == 4
+  final = [r for r in records if r["split"] == "final/eval"]
+  assert [r["steps_to_threshold"] for r in final] == [2, 2]
+  assert (tmp_path / "checkpoints" / "4").exists()
+  train.train_and_evaluate(config, tmp_path)  # relaunched: nothing more to train
+  assert read_metrics(tmp_path) == records
+
+
+def test_early_stop_rule_needs_every_seed_twice_in_a_row():
+  stop = train.EarlyStop("eval/accuracy", 0.9, seeds=(0, 1))
+  results = lambda a, b: {"eval": {"accuracy": np.array([a, b])}}
+  assert not stop.update(10, results(0.95, 0.80))
+  assert not stop.update(20, results(0.95, 0.95))
+  assert not stop.update(30, results(0.85, 0.95))  # seed 0 fell back
+  assert not stop.update(40, results(0.91, 0.99))
+  assert stop.update(50, results(0.99, 0.92))
+  assert stop.first_reached() == [10, 20]
+  low = train.EarlyStop("valid/perplexity", 100.0, seeds=(0,))
+  assert not low.update(1, {"valid": {"perplexity": np.array([99.0])}})
+  assert low.update(2, {"valid": {"perplexity": np.array([98.0])}})
