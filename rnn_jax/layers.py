@@ -32,14 +32,38 @@ def final_hidden(carry: Carry) -> Array:
   return carry[1] if isinstance(carry, tuple) else carry
 
 
+def _freeze_padding(valid_t, new_carry: Carry, carry: Carry, y_t: Array) -> tuple[Carry, Array]:
+  """At padding steps (``valid_t`` False) the carry stays as it was and the output is zero."""
+  if valid_t is None:
+    return new_carry, y_t
+  keep = valid_t[:, None]  # [batch, 1]: broadcasts against [batch, n] and [copies, batch, n]
+  new_carry = jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_carry, carry)
+  return new_carry, jnp.where(keep, y_t, jnp.zeros_like(y_t))
+
+
 def _scan_body(cell: cells_lib.RecurrentCell, carry: Carry, xs):
   projected_t, valid_t = xs  # [batch, blocks * n], [batch] or None
   new_carry, y_t = cell.step(carry, projected_t)
-  if valid_t is not None:
-    keep = valid_t[:, None]
-    new_carry = jax.tree.map(lambda new, old: jnp.where(keep, new, old), new_carry, carry)
-    y_t = jnp.where(keep, y_t, jnp.zeros_like(y_t))
-  return new_carry, y_t
+  return _freeze_padding(valid_t, new_carry, carry, y_t)
+
+
+def _truncated_scan_body(cell: cells_lib.RecurrentCell, carry: Carry, xs):
+  """``_scan_body`` for truncated BPTT with horizon k: ``carry`` is ``(copies, state)``.
+
+  ``copies`` holds k copies of the current state (leaves ``[k, batch, n]``, equal values); copy j
+  passes gradients back through the last j steps only. One step advances every copy (one batched
+  cell call), so copy j's successor reaches back j + 1 steps: the deepest (k steps) is the state
+  and output of this step, the others move up one place, and copy 0 restarts from the state with
+  its gradient stopped.
+  """
+  copies, state = carry
+  projected_t, valid_t = xs
+  k = jax.tree.leaves(copies)[0].shape[0]
+  new, y = cell.step(copies, jnp.broadcast_to(projected_t, (k, *projected_t.shape)))
+  new_copies = jax.tree.map(lambda a: jnp.concatenate([jax.lax.stop_gradient(a[-1:]), a[:-1]], 0), new)
+  new_state = jax.tree.map(lambda a: a[-1], new)
+  (new_copies, new_state), y_t = _freeze_padding(valid_t, (new_copies, new_state), carry, y[-1])
+  return (new_copies, new_state), y_t
 
 
 IMPLEMENTATIONS = ("auto", "fused", "scan")
@@ -73,6 +97,18 @@ class RNNLayer(nn.Module):
     slower than the per-step matmuls (README, Performance).
   * ``auto`` (default): ``fused`` when the cell has it, else ``scan``.
 
+  Truncated BPTT (``bptt_truncation = k``): the value is unchanged, but the gradient of every
+  output ``y_t`` (and of the final carry) flows back through at most the last k steps: to
+  ``x_{t-k+1} .. x_t``, to the parameters as used in those steps, and to the state ``h_{t-k}``
+  before them -- which is the initial carry when ``t < k``, and otherwise has its gradient stopped.
+  So each output gets exactly ``min(k, t + 1)`` steps (Williams & Peng's BPTT(k) for every output,
+  not blocks of k steps that give outputs early in a block fewer). It costs k times the
+  recurrent work: the scan carries k copies of the state, copy j reaching j steps back
+  (``_truncated_scan_body``). ``k >= time`` truncates nothing and runs the usual path. Only
+  ``scan`` implements it: the fused loop's hand-written backward pass propagates one carry
+  cotangent through every step and would need the k copies' bookkeeping in both passes, so
+  ``auto`` runs ``scan`` when truncation applies, and an explicit ``fused`` is an error.
+
   Attributes:
     cell: a ``rnn_jax.cells.RecurrentCell``.
     reverse: process the sequence from its end (outputs are still returned in input order). With
@@ -81,6 +117,7 @@ class RNNLayer(nn.Module):
     unroll: time steps per scan iteration (``lax.scan``'s ``unroll``).
     implementation: ``auto``, ``fused`` or ``scan`` (above).
     hoist_inputs: fused loop only: compute the input path before the loop (None = per platform).
+    bptt_truncation: k >= 1, the gradient horizon in steps (above); None = full BPTT.
 
   Call: ``layer(inputs [batch, time, in], initial_carry=None, seq_lengths=None)`` returns
   ``(final_carry, outputs [batch, time, n])``; the initial carry defaults to the cell's
@@ -92,13 +129,15 @@ class RNNLayer(nn.Module):
   unroll: int = 1
   implementation: str = "auto"
   hoist_inputs: bool | None = None
+  bptt_truncation: int | None = None
 
   @nn.compact
   def __call__(self, inputs: Array, initial_carry: Carry | None = None,
                seq_lengths: Array | None = None) -> tuple[Carry, Array]:
     if initial_carry is None:
       initial_carry = self.cell.initialize_carry(None, inputs[:, 0].shape)
-    if self._use_fused():
+    truncation = self._truncation(inputs.shape[1])
+    if self._use_fused(truncated=truncation is not None):
       valid = None if seq_lengths is None else length_mask(seq_lengths, inputs.shape[1]).T
       carry, outputs = self.cell.fused_sequence(
           jnp.swapaxes(inputs, 0, 1), initial_carry, valid, reverse=self.reverse,
@@ -107,8 +146,12 @@ class RNNLayer(nn.Module):
     # Time-major before the projection, so the transpose touches the narrower input.
     projected = self.cell.project_inputs(jnp.swapaxes(inputs, 0, 1))  # [time, batch, blocks*n]
     valid = None if seq_lengths is None else length_mask(seq_lengths, inputs.shape[1]).T  # [time, batch]
+    body, carry = _scan_body, initial_carry
+    if truncation is not None:
+      body = _truncated_scan_body
+      carry = (jax.tree.map(lambda c: jnp.broadcast_to(c, (truncation, *c.shape)), initial_carry), initial_carry)
     scan = nn.scan(
-        _scan_body,
+        body,
         variable_broadcast="params",
         # Named explicitly: a cell that draws dropout inside the loop gets a new mask per step.
         split_rngs={"params": False, "dropout": True},
@@ -117,10 +160,22 @@ class RNNLayer(nn.Module):
         reverse=self.reverse,
         unroll=self.unroll,
     )
-    carry, outputs = scan(self.cell, initial_carry, (projected, valid))
+    carry, outputs = scan(self.cell, carry, (projected, valid))
+    if truncation is not None:
+      carry = carry[1]  # the state itself (the deepest copy), without the other copies
     return carry, jnp.swapaxes(outputs, 0, 1)  # [batch, time, n]
 
-  def _use_fused(self) -> bool:
+  def _truncation(self, length: int) -> int | None:
+    """The horizon k when it truncates anything (``k < length``), else None; checks the attribute."""
+    k = self.bptt_truncation
+    if k is None:
+      return None
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+      raise ValueError(f"bptt_truncation must be an int >= 1 (steps the gradient flows back) or None "
+                       f"(full BPTT), got {k!r}")
+    return k if k < length else None
+
+  def _use_fused(self, truncated: bool = False) -> bool:
     if self.implementation not in IMPLEMENTATIONS:
       raise ValueError(f"implementation={self.implementation!r}; choose one of {IMPLEMENTATIONS}")
     if self.implementation == "scan":
@@ -128,6 +183,11 @@ class RNNLayer(nn.Module):
     available = self.cell.fused_spec() is not None
     if self.implementation == "fused" and not available:
       raise ValueError(f"{type(self.cell).__name__} has no fused loop; use implementation='scan'")
+    if truncated:
+      if self.implementation == "fused":
+        raise ValueError(f"bptt_truncation={self.bptt_truncation} needs implementation 'scan' or 'auto': "
+                         "the fused loop has no truncated backward pass")
+      return False
     return available
 
 

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from rnn_jax import layers
+from rnn_jax import cells, layers
 
 Array = jax.Array
 
@@ -167,3 +167,90 @@ def count_params(variables: Any) -> int:
   """Number of trainable parameters: the elements of the ``params`` collection (or of a bare pytree)."""
   params = variables.get("params", variables) if hasattr(variables, "get") else variables
   return sum(int(leaf.size) for leaf in jax.tree.leaves(params))
+
+
+# --- neural n-gram language models: a fixed context of n - 1 words -> the next word ----------------
+
+NGRAM_ACTIVATIONS = {"linear": lambda x: x, "tanh": jnp.tanh}
+
+
+class NPLM(nn.Module):
+  r"""Neural probabilistic language model (Bengio et al. 2003): embed, concatenate, hidden layer, softmax.
+
+  .. math::
+      x = [E_{w_1}; \dots; E_{w_{n-1}}] \in \mathbb{R}^{(n-1)D}, \quad
+      h = \phi(W_h x + b_h), \quad \mathrm{logits} = W_o h + b_o
+
+  One embedding matrix ``E`` (``[vocab, D]``) serves every context position; the position is told
+  by where a vector sits in ``x``. ``phi`` is the identity (``linear``) or ``tanh``. Bengio et al.'s
+  optional direct input-to-output weights are left out, as in the course's model. Parameters:
+  ``V D + ((n-1) D + 1) H + (H + 1) V`` -- 1,166,272 at V = 8,000, D = 16, H = 128, n = 4, of which
+  the softmax layer is 1,032,000.
+
+  Attributes:
+    vocab_size: V, the words of the context and of the prediction.
+    embed_dim: D, default 16.
+    features: H, hidden units, default 128.
+    activation: ``linear`` (default) or ``tanh`` (``NGRAM_ACTIVATIONS``).
+
+  Call: ``(context [batch, n-1] ids) -> logits [batch, vocab]``.
+
+  Example::
+
+    model = NPLM(vocab_size=8000)
+    params = model.init(jax.random.key(0), jnp.zeros((1, 3), jnp.int32))
+    logits = model.apply(params, context)
+  """
+
+  vocab_size: int
+  embed_dim: int = 16
+  features: int = 128
+  activation: str = "linear"
+
+  @nn.compact
+  def __call__(self, context: Array) -> Array:
+    try:
+      phi = NGRAM_ACTIVATIONS[self.activation]
+    except KeyError:
+      raise ValueError(f"unknown activation {self.activation!r}; choose one of {sorted(NGRAM_ACTIVATIONS)}") from None
+    e = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(context)  # [batch, n-1, D]
+    x = e.reshape(e.shape[0], -1)  # [batch, (n-1) D]
+    h = phi(nn.Dense(self.features, name="hidden")(x))  # [batch, H]
+    return nn.Dense(self.vocab_size, name="head")(h)  # [batch, vocab]
+
+
+class NgramRNN(nn.Module):
+  r"""An RNN over the n - 1 context words; its last state predicts the next word.
+
+  .. math::
+      h_t = \mathrm{cell}(h_{t-1}, E_{w_t}),\ h_0 = 0, \qquad \mathrm{logits} = W_o h_{n-1} + b_o
+
+  ``bptt_truncation`` k lets the loss's gradient reach back only the last k steps (k = 1: the last
+  word's step alone; see ``layers.RNNLayer``); None is full BPTT. Parameters with the default
+  ``SimpleRNN``: ``V D + (D + 1) H + H^2 + (H + 1) V`` -- 1,178,560 at V = 8,000, D = 16, H = 128.
+
+  Attributes:
+    vocab_size: V.
+    embed_dim: D, default 16.
+    cell_type: ``rnn`` (default), ``lstm``, ``gru`` or ``peephole_lstm`` (``rnn_jax.cells.CELLS``).
+    features: H, default 128.
+    bptt_truncation: k >= 1 or None (full BPTT).
+    cell_kwargs: extra cell attributes (initialisers, ``forget_bias``...).
+
+  Call: ``(context [batch, n-1] ids) -> logits [batch, vocab]``.
+  """
+
+  vocab_size: int
+  embed_dim: int = 16
+  cell_type: str = "rnn"
+  features: int = 128
+  bptt_truncation: int | None = None
+  cell_kwargs: Any = None
+
+  @nn.compact
+  def __call__(self, context: Array) -> Array:
+    x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(context)  # [batch, n-1, D]
+    # parent=None: the layer adopts the cell, so its parameters read rnn/cell/...
+    cell = cells.make_cell(self.cell_type, self.features, parent=None, **dict(self.cell_kwargs or {}))
+    carry, _ = layers.RNNLayer(cell, bptt_truncation=self.bptt_truncation, name="rnn")(x)
+    return nn.Dense(self.vocab_size, name="head")(layers.final_hidden(carry))  # [batch, vocab]

@@ -29,7 +29,8 @@ sampling starts from the zero state too. Characters outside the run's vocabulary
 ``UnknownCharactersError`` naming them.
 
 Public API: ``Sampler`` (the jitted sampler of one model), ``resolve_temperature``,
-``next_token_probs``, ``encode``, ``decode``, ``complete``, ``load_run`` (model, vocabulary and
+``next_token_probs``, ``encode``, ``decode``, ``complete``, ``restore_latest`` (a checkpoint onto one
+device), ``load_run`` (model, vocabulary and
 one seed's parameters from a training workdir; used by ``launch/sample.py``) and
 ``format_sample`` (one sample as a one-line quoted string, for Markdown files).
 """
@@ -245,7 +246,8 @@ def load_run(workdir: str | Path, *, checkpoint: str = "best", seed: int | None 
   if seed not in seeds:
     raise SamplingError(f"seed {seed} was not trained in {workdir}; its seeds are {tuple(seeds)}")
 
-  step, state = _restore_latest(ckpt_dir)
+  step, saved = restore_latest(ckpt_dir)
+  state = saved.get("state", saved) if step is not None else None  # {"state", "acc"} (rnn_jax.train)
   if step is None:
     raise SamplingError(f"{workdir} has no checkpoint in {ckpt_dir}; train it first (checkpoints are written "
                         "every config.checkpoint_every_steps and at the end)")
@@ -259,7 +261,7 @@ def load_run(workdir: str | Path, *, checkpoint: str = "best", seed: int | None 
                    checkpoint=checkpoint)
 
 
-def _restore_latest(directory: Path):
+def restore_latest(directory: Path):
   """``(step, state)`` of the latest checkpoint in ``directory`` on this host's first device; (None, None) if none.
 
   The arrays are restored onto one local device whatever mesh saved them (Orbax would otherwise

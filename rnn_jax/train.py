@@ -44,6 +44,7 @@ TASKS = {
     "toy": "rnn_jax.tasks.toy:ToyClassificationTask",
     "ptb": "rnn_jax.tasks.language_model:WordLanguageModelTask",
     "chars": "rnn_jax.tasks.language_model:CharLanguageModelTask",
+    "ngram": "rnn_jax.tasks.ngram:NgramLanguageModelTask",
 }
 
 

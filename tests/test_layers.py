@@ -202,3 +202,108 @@ def test_tied_embeddings_share_the_matrix():
   untied = models.LanguageModel(vocab_size=100, embed_dim=16, cell_type="gru", features=16)
   tokens = jnp.ones((1, 3), jnp.int32)
   assert n_params(untied, tokens) - n_params(model, tokens) == 100 * 16
+
+
+# --- truncated BPTT (RNNLayer.bptt_truncation) ------------------------------------------------------
+
+def truncated_reference(cell, cell_params, xs, carry0, k, reverse=False):
+  """BPTT(k) unrolled by hand: every output recomputed from the state k steps before it, its gradient stopped.
+
+  The values come from one plain forward pass; output t (in processing order) is then the cell run
+  over its own last k inputs from ``stop_gradient(h_{t-k})`` -- or from the initial carry itself,
+  gradient kept, when t < k (it is the state "before" the first step, like an input).
+  """
+  order = range(xs.shape[1] - 1, -1, -1) if reverse else range(xs.shape[1])
+  order = list(order)
+  apply = lambda h, x: cell.apply({"params": cell_params}, h, x)
+  states = [carry0]  # states[i] = the carry before processing step i
+  for t in order:
+    states.append(apply(states[-1], xs[:, t])[0])
+  outputs, final = {}, None
+  for i, t in enumerate(order):
+    first = max(0, i - k + 1)
+    h = states[0] if first == 0 else jax.tree.map(jax.lax.stop_gradient, states[first])
+    for j in range(first, i + 1):
+      h, y = apply(h, xs[:, order[j]])
+    outputs[t], final = y, h
+  return final, jnp.stack([outputs[t] for t in range(xs.shape[1])], axis=1)
+
+
+def _loss_of(fn, weights):
+  """A scalar touching every output and the final carry, with fixed random weights."""
+  def loss(params, xs, carry0):
+    carry, ys = fn(params, xs, carry0)
+    return jnp.sum(ys * weights) + sum(0.7 * jnp.sum(leaf) for leaf in jax.tree.leaves(carry))
+  return loss
+
+
+# Every cell at the 4-gram case (3 steps, k = 2); then k = 1, k = full, reversed and longer sequences.
+TRUNCATION_CASES = [(name, 3, 2, False) for name in CELL_NAMES] + [
+    ("rnn", 3, 1, False), ("lstm", 3, 1, False), ("rnn", 3, 3, False), ("gru", 5, 2, True), ("rnn", 6, 4, False)]
+
+
+@pytest.mark.parametrize("name,time,k,reverse", TRUNCATION_CASES)
+def test_truncated_bptt_gradients_match_the_hand_unrolled_reference(name, time, k, reverse):
+  xs = jax.random.normal(jax.random.key(1), (2, time, IN))
+  layer = layers.RNNLayer(cells.make_cell(name, HID), reverse=reverse, bptt_truncation=k)
+  params = layer.init(jax.random.key(0), xs)["params"]
+  carry0 = jax.tree.map(lambda a: a + 0.2, layer.cell.initialize_carry(None, xs[:, 0].shape))
+  weights = jax.random.normal(jax.random.key(5), (2, time, HID))
+  ours = _loss_of(lambda p, x, c: layer.apply({"params": p}, x, c), weights)
+  reference = _loss_of(lambda p, x, c: truncated_reference(cells.make_cell(name, HID), p["cell"], x, c, k, reverse),
+                       weights)
+  (value, got), (want_value, want) = (jax.jit(jax.value_and_grad(f, argnums=(0, 1, 2)))(params, xs, carry0)
+                                      for f in (ours, reference))
+  np.testing.assert_allclose(value, want_value, rtol=1e-5)  # values unchanged
+  assert_trees_close(got, want, rtol=2e-5, atol=2e-6)
+
+
+def test_truncation_horizons_on_three_steps_last_output_only():
+  """The 4-gram RNN's case: the loss reads the final state; k = 1, 2 reach 1, 2 inputs back, k = 3 is full BPTT."""
+  xs = jax.random.normal(jax.random.key(2), (2, 3, IN))
+
+  def input_grads(k):
+    layer = layers.RNNLayer(cells.SimpleRNN(HID), bptt_truncation=k)
+    params = layer.init(jax.random.key(0), xs)
+    return np.asarray(jax.grad(lambda x: jnp.sum(layer.apply(params, x)[0] ** 2))(xs))
+
+  full = input_grads(None)
+  for k in (1, 2, 3):
+    grads = input_grads(k)
+    # Inputs older than k steps get nothing; the k newest get exactly full BPTT's gradient, since
+    # with one output at the end truncation only cuts the paths that reach further back.
+    np.testing.assert_array_equal(grads[:, :3 - k], 0.0)
+    assert np.all(np.abs(grads[:, 3 - k:]).sum(-1) > 0)
+    np.testing.assert_allclose(grads[:, 3 - k:], full[:, 3 - k:], rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(input_grads(3), full)  # k >= time: the usual path, bit for bit
+
+
+def test_truncated_padded_batch_equals_each_sequence_alone(xs):
+  lengths = jnp.array([TIME, 4, 1])
+  layer = layers.RNNLayer(cells.GRU(HID), bptt_truncation=2)
+  params = init_layer(layer, xs)
+  loss = lambda p, x, n: jnp.sum(layer.apply(p, x, seq_lengths=n)[1] ** 2)
+  grads = jax.grad(loss, argnums=1)(params, xs, lengths)
+  for b, length in enumerate(np.asarray(lengths)):
+    alone = jax.grad(lambda x: jnp.sum(layer.apply(params, x)[1] ** 2))(xs[b:b + 1, :length])
+    np.testing.assert_allclose(grads[b, :length], alone[0], rtol=2e-5, atol=2e-6)
+    np.testing.assert_array_equal(grads[b, length:], 0.0)
+
+
+def test_truncation_runs_on_scan_auto_falls_back_and_explicit_fused_refuses(xs):
+  auto = layers.RNNLayer(cells.LSTM(HID), bptt_truncation=2)
+  scan = layers.RNNLayer(cells.LSTM(HID), bptt_truncation=2, implementation="scan")
+  params = init_layer(auto, xs)
+  grad = lambda layer: jax.grad(lambda x: jnp.sum(layer.apply(params, x)[1]))(xs)
+  np.testing.assert_array_equal(grad(auto), grad(scan))
+  with pytest.raises(ValueError, match="bptt_truncation=2 needs implementation 'scan' or 'auto'"):
+    layers.RNNLayer(cells.LSTM(HID), bptt_truncation=2, implementation="fused").apply(params, xs)
+  # k >= time truncates nothing, so the fused loop is fine.
+  fused = layers.RNNLayer(cells.LSTM(HID), bptt_truncation=TIME, implementation="fused")
+  np.testing.assert_allclose(fused.apply(params, xs)[1], layers.RNNLayer(cells.LSTM(HID)).apply(params, xs)[1])
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True])
+def test_bad_truncation_is_a_clear_error(k, xs):
+  with pytest.raises(ValueError, match="bptt_truncation must be an int >= 1"):
+    init_layer(layers.RNNLayer(cells.SimpleRNN(HID), bptt_truncation=k), xs)
