@@ -139,9 +139,15 @@ Curves = dict[int, tuple[np.ndarray, np.ndarray]]  # seed -> (x [points], y [poi
 
 
 def load_run(workdir: RunLike) -> Run:
-  """Reads config.json, metrics.jsonl and timing.json; raises ReportError if there are no metrics."""
+  """Reads config.json, metrics.jsonl and timing.json; raises ReportError if there are no metrics.
+
+  ``"A+B"`` joins the workdirs A and B -- the same config trained for other seeds (e.g. seed 0 in
+  one launch, seeds 1 and 2 in another) -- into one run (``merge_runs``).
+  """
   if isinstance(workdir, Run):
     return workdir
+  if "+" in str(workdir) and not Path(workdir).is_dir():
+    return merge_runs([load_run(part) for part in str(workdir).split("+")])
   workdir = Path(workdir)
   if not workdir.is_dir():
     raise ReportError(
@@ -157,6 +163,39 @@ def load_run(workdir: RunLike) -> Run:
     logging.warning("%s has no %s; naming the run after its directory.", workdir, CONFIG_FILE)
   return Run(workdir=workdir, config=config or {}, records=records,
              timing=_read_json(workdir / TIMING_FILE))
+
+
+#: Config fields that may differ between runs joined by ``merge_runs`` (how seeds ran, not what).
+_MERGE_IGNORED = ("seeds", "seed_batching", "max_devices")
+
+
+def merge_runs(runs: Sequence[Run]) -> Run:
+  """One run from runs of the same config with disjoint seeds; their training times add up."""
+  first = runs[0]
+  for run in runs[1:]:
+    differ = sorted(k for k in set(first.config) | set(run.config)
+                    if k not in _MERGE_IGNORED and first.config.get(k) != run.config.get(k))
+    if differ:
+      raise ReportError(f"cannot join {first.workdir} and {run.workdir}: their configs differ in "
+                        f"{', '.join(differ)}; '+' joins seeds of one config")
+  seen: dict[int, Path] = {}
+  for run in runs:
+    for seed in run.seeds:
+      if seed in seen:
+        raise ReportError(f"cannot join {seen[seed]} and {run.workdir}: both trained seed {seed}")
+      seen[seed] = run.workdir
+  timings = [run.timing for run in runs if run.timing and _is_number(run.timing.get("train_seconds"))]
+  timing = None
+  if timings and len(timings) == len(runs):
+    seconds = sum(t["train_seconds"] for t in timings)
+    examples = sum((t.get("train_examples_per_s") or 0.0) * t["train_seconds"] for t in timings)
+    timing = {"train_seconds": seconds, "launches": sum(t.get("launches") or 1 for t in timings),
+              "train_examples_per_s": examples / seconds if seconds else None,
+              "examples_unit": timings[0].get("examples_unit")}
+  records = sorted((r for run in runs for r in run.records), key=lambda r: (r.seed, r.split, r.step))
+  config = {**first.config, "seeds": sorted(seen)}
+  return Run(workdir=Path("+".join(str(run.workdir) for run in runs)), config=config, records=records,
+             timing=timing)
 
 
 def load_metrics(path: str | os.PathLike) -> list[Record]:

@@ -456,3 +456,24 @@ def test_cli_rejects_bad_compare_arguments_in_one_line(tmp_path, args, message):
   assert result.returncode != 0 and "Traceback" not in result.stderr
   assert result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
   assert not (tmp_path / "out").exists()
+
+
+def test_plus_joins_the_seeds_of_one_config_trained_in_separate_workdirs(tmp_path):
+  config = {"num_epochs": 4, "optimizer": "sgd", "learning_rate": 1.0}
+  all_records = lm_records()
+  write_run(tmp_path / "s0", "ptb", [r for r in all_records if r["seed"] == 0], config=config,
+            timing={"train_seconds": 100.0, "train_examples_per_s": 10.0, "launches": 2})
+  write_run(tmp_path / "s12", "ptb", [r for r in all_records if r["seed"] != 0], config=config,
+            timing={"train_seconds": 300.0, "train_examples_per_s": 20.0, "launches": 1})
+  joined = reporting.load_run(f"{tmp_path / 's0'}+{tmp_path / 's12'}")
+  assert joined.seeds == [0, 1, 2] and joined.config["seeds"] == [0, 1, 2]
+  assert joined.timing["train_seconds"] == 400.0 and joined.timing["launches"] == 3
+  assert joined.timing["train_examples_per_s"] == (100.0 * 10 + 300.0 * 20) / 400.0
+  together = reporting.summarize(joined)
+  whole = reporting.summarize(reporting.load_run(write_run(tmp_path / "all", "ptb", all_records, config=config)))
+  assert together["mean"] == whole["mean"] and together["std"] == whole["std"]
+  write_run(tmp_path / "other", "ptb", [r for r in all_records if r["seed"] == 1], config={**config, "learning_rate": 0.5})
+  with pytest.raises(reporting.ReportError, match="configs differ in learning_rate"):
+    reporting.load_run(f"{tmp_path / 's0'}+{tmp_path / 'other'}")
+  with pytest.raises(reporting.ReportError, match="both trained seed 0"):
+    reporting.load_run(f"{tmp_path / 's0'}+{tmp_path / 's0'}")
