@@ -14,7 +14,8 @@ does the same for the two runs A and B, plus a section on A − B for every fina
 the difference of the seed means, its 95% confidence interval and a Welch t-test p-value, or a
 plain sentence where either run has fewer than 2 seeds. Give both flags to put more runs in the
 table; the paths of each list are then separated by commas (--workdirs=X,Y --compare=A,B).
-The rules (which values are "final", sample std, the intervals and the test) are in
+"A+B" in place of a workdir joins workdirs holding other seeds of the same config into one run
+(e.g. runs/ptb_seed0+runs/ptb_seeds12). The rules (which values are "final", sample std, the intervals and the test) are in
 rnn_jax/reporting.py.
 """
 
