@@ -1,4 +1,4 @@
-"""Text generation from a character-level ``models.LanguageModel``: greedy, temperature, top-k, prompts.
+"""Text generation from a ``models.LanguageModel`` (characters or words): greedy, temperature, top-k, prompts.
 
 The sampler is one jitted program: the prompt is fed through the model once (its state carried
 from character to character inside the model's own scan), then a ``lax.scan`` produces one
@@ -27,6 +27,11 @@ Prompts: a prompt of at least one character is required (the model has no start-
 every window in training also starts from a zero state at an arbitrary character of the book, so
 sampling starts from the zero state too. Characters outside the run's vocabulary raise
 ``UnknownCharactersError`` naming them.
+
+Word-level runs (PTB): the prompt is words separated by spaces (``encode_words``; a word outside the
+vocabulary raises ``UnknownCharactersError`` naming it -- PTB writes rare words as ``<unk>``), and
+``stop_id`` (the id of ``<eos>``) ends each sample of a batch independently: once a row has drawn
+it, the row's later positions repeat it and ``generated_lengths`` counts up to and including it.
 
 Public API: ``Sampler`` (the jitted sampler of one model), ``resolve_temperature``,
 ``next_token_probs``, ``encode``, ``decode``, ``complete``, ``restore_latest`` (a checkpoint onto one
@@ -137,21 +142,24 @@ class Sampler:
     self.model = model
     self._run = jax.jit(self._generate, static_argnames=("length",))
 
-  def _generate(self, params, prompt_ids, key, temperature, top_k, *, length: int):
+  def _generate(self, params, prompt_ids, key, temperature, top_k, stop_id, *, length: int):
     apply = lambda tokens, carry: self.model.apply({"params": params}, tokens, carry)
     carry, logits = apply(prompt_ids, None)  # the whole prompt once, from a zero state
 
     def step(state, t):
-      carry, last_logits = state
+      carry, last_logits, stopped = state
       token = _choose(last_logits, jax.random.fold_in(key, t), temperature, top_k)
+      token = jnp.where(stopped, stop_id, token)  # a finished row repeats its stop token
       carry, logits = apply(token[:, None], carry)
-      return (carry, logits[:, 0]), (token, last_logits)
+      return (carry, logits[:, 0], stopped | (token == stop_id)), (token, last_logits)
 
-    _, (tokens, step_logits) = jax.lax.scan(step, (carry, logits[:, -1]), jnp.arange(length))
+    stopped = jnp.zeros(prompt_ids.shape[0], bool)
+    _, (tokens, step_logits) = jax.lax.scan(step, (carry, logits[:, -1], stopped), jnp.arange(length))
     return tokens.T, jnp.swapaxes(step_logits, 0, 1)  # [batch, length], [batch, length, vocab]
 
   def __call__(self, params, prompt_ids, length: int, key: Array, *, temperature: float | None = None,
-               inverse_temperature: float | None = None, top_k: int | None = 0, return_logits: bool = False):
+               inverse_temperature: float | None = None, top_k: int | None = 0, return_logits: bool = False,
+               stop_id: int | None = None):
     t = resolve_temperature(temperature, inverse_temperature)
     k = _check_top_k(top_k)
     prompt_ids = np.asarray(prompt_ids, np.int32)
@@ -161,7 +169,9 @@ class Sampler:
       raise SamplingError(f"length must be an int >= 0, got {length!r}")
     if prompt_ids.size and (prompt_ids.min() < 0 or prompt_ids.max() >= self.model.vocab_size):
       raise SamplingError(f"prompt ids must lie in [0, {self.model.vocab_size})")
-    tokens, logits = self._run(params, prompt_ids, key, jnp.float32(t), jnp.int32(k), length=int(length))
+    stop = -1 if stop_id is None else int(stop_id)  # -1: no id matches, nothing stops
+    tokens, logits = self._run(params, prompt_ids, key, jnp.float32(t), jnp.int32(k), jnp.int32(stop),
+                               length=int(length))
     tokens = np.asarray(tokens)
     return (tokens, np.asarray(logits)) if return_logits else tokens
 
@@ -177,6 +187,27 @@ def encode(text: str, vocab: Sequence[str]) -> np.ndarray:
     raise UnknownCharactersError(f"the prompt has {len(unknown)} character(s) not in the run's vocabulary of "
                                  f"{len(vocab)}: {names}")
   return np.array([index[c] for c in text], np.int32)
+
+
+def encode_words(text: str, vocab: Sequence[str]) -> np.ndarray:
+  """Word ids of ``text`` split on whitespace; words outside ``vocab`` raise ``UnknownCharactersError`` naming them."""
+  index = {w: i for i, w in enumerate(vocab)}
+  words = text.split()
+  unknown = sorted({w for w in words if w not in index})
+  if unknown:
+    hint = " (rare words are written <unk> in this corpus)" if "<unk>" in index else ""
+    raise UnknownCharactersError(f"the prompt has {len(unknown)} word(s) not in the run's vocabulary of "
+                                 f"{len(vocab)}: {', '.join(map(repr, unknown))}{hint}")
+  return np.array([index[w] for w in words], np.int32)
+
+
+def generated_lengths(tokens, stop_id: int | None) -> np.ndarray:
+  """Per row of ``tokens [batch, length]``: the generated ids up to and including the first ``stop_id``."""
+  tokens = np.asarray(tokens)
+  if stop_id is None:
+    return np.full(tokens.shape[0], tokens.shape[1])
+  hit = tokens == stop_id
+  return np.where(hit.any(1), hit.argmax(1) + 1, tokens.shape[1])
 
 
 def decode(ids, vocab: Sequence[str]) -> str:
@@ -204,7 +235,7 @@ CHECKPOINT_KINDS = ("best", "latest")
 
 @dataclasses.dataclass
 class LoadedRun:
-  """One seed of a character-level run, ready to sample from."""
+  """One seed of a language-model run (``task`` ``chars`` or ``ptb``), ready to sample from."""
   model: models.LanguageModel
   params: Any
   vocab: list[str]
@@ -223,7 +254,7 @@ def load_run(workdir: str | Path, *, checkpoint: str = "best", seed: int | None 
   """
   from ml_collections import ConfigDict
 
-  from rnn_jax.tasks.language_model import CharLanguageModelTask  # avoids an import cycle
+  from rnn_jax.tasks.language_model import WordLanguageModelTask  # avoids an import cycle
 
   workdir = Path(workdir)
   if checkpoint not in CHECKPOINT_KINDS:
@@ -235,12 +266,17 @@ def load_run(workdir: str | Path, *, checkpoint: str = "best", seed: int | None 
     config = ConfigDict(json.loads(config_path.read_text()))
   except (ValueError, OSError) as e:
     raise SamplingError(f"cannot read {config_path}: {e}") from None
-  if config.get("task") != "chars":
-    raise SamplingError(f"{workdir} is a {config.get('task')!r} run, not a character-level one "
-                        "(config.task 'chars'); sampling needs a character model")
-  if not vocab_path.is_file():
+  if config.get("task") not in ("chars", "ptb"):
+    raise SamplingError(f"{workdir} is a {config.get('task')!r} run, not a language model "
+                        "(config.task 'chars' or 'ptb'); sampling needs one")
+  if vocab_path.is_file():
+    vocab = json.loads(vocab_path.read_text())
+  elif config.task == "ptb":  # a run from before vocab.json was written: the corpus has the vocabulary
+    from rnn_jax.data import ptb
+    vocab = ptb.load_ptb(manual_dir=config.data.get("manual_dir") or None,
+                         tfds_data_dir=config.data.get("tfds_dir") or None).vocab
+  else:
     raise SamplingError(f"{workdir} has no vocab.json; it is written when a character run starts")
-  vocab = json.loads(vocab_path.read_text())
   seeds = [int(s) for s in config.seeds]
   seed = seeds[0] if seed is None else int(seed)
   if seed not in seeds:
@@ -256,7 +292,7 @@ def load_run(workdir: str | Path, *, checkpoint: str = "best", seed: int | None 
     raise SamplingError(f"the checkpoint at step {step} in {ckpt_dir} has no {key!r}")
   index = seeds.index(seed)
   params = jax.tree.map(lambda a: np.asarray(a)[index], state[key])
-  model = CharLanguageModelTask.build_model(config, len(vocab))
+  model = WordLanguageModelTask.build_model(config, len(vocab))
   return LoadedRun(model=model, params=params, vocab=vocab, config=config, seed=seed, step=int(step),
                    checkpoint=checkpoint)
 

@@ -200,10 +200,67 @@ def test_load_run_picks_the_seed_slice_and_refuses_other_workdirs(trained_run, t
     sampling.load_run(workdir, seed=5)
   with pytest.raises(sampling.SamplingError, match="no config.json"):
     sampling.load_run(tmp_path)
-  (tmp_path / "config.json").write_text(json.dumps({"task": "ptb", "seeds": [0]}))
-  with pytest.raises(sampling.SamplingError, match="not a character-level one"):
+  (tmp_path / "config.json").write_text(json.dumps({"task": "toy", "seeds": [0]}))
+  with pytest.raises(sampling.SamplingError, match="not a language model"):
     sampling.load_run(tmp_path)
   (tmp_path / "config.json").write_text((workdir / "config.json").read_text())
   (tmp_path / "vocab.json").write_text((workdir / "vocab.json").read_text())
   with pytest.raises(sampling.SamplingError, match="has no checkpoint"):
     sampling.load_run(tmp_path)
+
+
+
+# --- word-level runs: word prompts, <eos> ends each sample --------------------------------------------
+
+def test_stop_id_ends_each_row_independently_and_a_finished_row_repeats_it(tiny):
+  model, params, sampler, prompt = tiny
+  key = jax.random.key(3)
+  free = sampler(params, prompt, 30, key, temperature=1.0)
+  stop = int(free[0, 4])  # a token row 0 draws at step 4 (and maybe earlier)
+  stopped = sampler(params, prompt, 30, key, temperature=1.0, stop_id=stop)
+  lengths = sampling.generated_lengths(stopped, stop)
+  for row_free, row, n in zip(free, stopped, lengths):
+    hits = np.flatnonzero(row_free == stop)
+    expected = hits[0] + 1 if len(hits) else 30
+    assert n == expected
+    np.testing.assert_array_equal(row[:n], row_free[:n])  # identical up to the stop: same key, same draws
+    assert np.all(row[n:] == stop)
+  assert lengths[0] <= 5
+
+
+def test_word_prompts_and_unknown_words_are_named():
+  vocab = ["<unk>", "the", "<eos>", "company"]
+  np.testing.assert_array_equal(sampling.encode_words("the  company <eos>", vocab), [1, 3, 2])
+  with pytest.raises(sampling.UnknownCharactersError, match=r"2 word\(s\) not in the run's vocabulary of 4: "
+                     r"'Company', 'said' \(rare words are written <unk>"):
+    sampling.encode_words("the Company said", vocab)
+
+
+@pytest.fixture(scope="module")
+def trained_word_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("ptb_run")
+  import importlib
+  config = importlib.import_module("experiments.ptb_lstm").get_config("smoke")
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("RNN_JAX_DATA_DIR", str(SHARED_DATA))
+    mp.setenv("RNN_JAX_TFDS_DIR", str(tmp_path_factory.getbasetemp() / "tfds"))
+    train.train_and_evaluate(config, workdir)
+  return workdir
+
+
+def test_cli_samples_words_until_eos_and_names_an_unknown_word(trained_word_run):
+  vocab = json.loads((trained_word_run / "vocab.json").read_text())
+  assert len(vocab) == 10000 and "<eos>" in vocab
+  proc = run_cli(f"--workdir={trained_word_run}", "--prompt=the company said", "--length=12", "--num_samples=4",
+                 "--temperature=1.5")
+  assert proc.returncode == 0, proc.stderr
+  lines = proc.stdout.rstrip("\n").split("\n")
+  assert len(lines) == 4
+  for line in lines:
+    words = line.split()
+    assert words[:3] == ["the", "company", "said"] and 3 <= len(words) <= 15 and "<eos>" not in words
+    assert all(w in vocab for w in words)
+  proc = run_cli(f"--workdir={trained_word_run}", "--prompt=the qwertyuiop said", "--length=5")
+  assert proc.returncode != 0 and "Traceback" not in proc.stderr
+  assert proc.stderr.strip().splitlines()[-1].startswith("error: the prompt has 1 word(s) not in the run's vocabulary "
+                                                         "of 10000: 'qwertyuiop'")

@@ -156,6 +156,15 @@ class _LanguageModelTask(base.Task):
     tokens = jnp.zeros((1, int(self.config.data.window_tokens)), jnp.int32)
     return self.model.init(key, tokens)["params"]
 
+  @staticmethod
+  def build_model(config, vocab_size: int) -> models.LanguageModel:
+    """The model of ``config`` (e.g. a run's saved config.json) without loading the corpus."""
+    return _LanguageModelTask._make_model(types.SimpleNamespace(config=config), vocab_size)
+
+  def write_artifacts(self, workdir: Path) -> None:
+    """The vocabulary (index = id), saved beside the checkpoints for sampling (``launch/sample.py``)."""
+    (workdir / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False) + "\n")
+
   def reduce_metrics(self, sums):
     values = super().reduce_metrics(sums)
     if "loss" in values:
@@ -308,16 +317,6 @@ class CharLanguageModelTask(_LanguageModelTask):
 
     _, sums = jax.lax.scan(one_batch, None, starts)
     return jax.tree.map(lambda v: v.sum(0), sums)
-
-  def write_artifacts(self, workdir: Path) -> None:
-    """The character vocabulary (index = id), saved beside the checkpoints for sampling."""
-    (workdir / "vocab.json").write_text(json.dumps(self.vocab, ensure_ascii=False) + "\n")
-
-  # --- sampling ------------------------------------------------------------------------------------
-  @staticmethod
-  def build_model(config, vocab_size: int) -> models.LanguageModel:
-    """The model of ``config`` (e.g. a run's saved config.json) without loading the text."""
-    return _LanguageModelTask._make_model(types.SimpleNamespace(config=config), vocab_size)
 
   @property
   def start_characters(self) -> list[str]:
