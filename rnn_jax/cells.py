@@ -26,6 +26,8 @@ import jax.numpy as jnp
 from flax import linen as nn
 from jax import lax
 
+from rnn_jax.errors import ConfigError
+
 Array = jax.Array
 Initializer = Callable[..., Array]
 Carry = Any
@@ -182,25 +184,48 @@ def _flat(a: Array) -> Array:
   return a.reshape(-1, a.shape[-1])
 
 
-def _lstm_spec(n, dtype):
+FORGET_GATES = ("learned", "zero", "one")
+
+
+def _forget_gate(preactivation: Array, mode: str) -> Array:
+  """The forget gate: ``σ(preactivation)`` (``learned``) or the constant 0 (``zero``) or 1 (``one``)."""
+  if mode == "learned":
+    return jax.nn.sigmoid(preactivation)
+  return jnp.full_like(preactivation, 0.0 if mode == "zero" else 1.0)
+
+
+def _lstm_gates(z: Array, n: int, forget_gate: str) -> tuple[Array, Array, Array, Array]:
+  """``(i, f, g, o)`` from the LSTM pre-activations ``z`` ``[..., 4n]`` (blocks i, f, g, o)."""
+  i = jax.nn.sigmoid(z[..., :n])
+  f = _forget_gate(z[..., n:2 * n], forget_gate)
+  g = jnp.tanh(z[..., 2 * n:3 * n])
+  o = jax.nn.sigmoid(z[..., 3 * n:])
+  return i, f, g, o
+
+
+def _lstm_update(i, f, g, o, c_prev):
+  """``(c_t, h_t)`` from the gates: ``c_t = f ⊙ c_{t-1} + i ⊙ g``, ``h_t = o ⊙ tanh(c_t)``."""
+  c = f * c_prev + i * g
+  return c, o * jnp.tanh(c)
+
+
+def _lstm_spec(n, dtype, forget_gate):
   def fwd(rec, carry, zx):
     (w,) = rec
     c, h = carry
-    z = zx + _mm(h, w, dtype, c.dtype)
-    i, f, o = (jax.nn.sigmoid(z[:, k * n:(k + 1) * n]) for k in (0, 1, 3))
-    g = jnp.tanh(z[:, 2 * n:3 * n])
-    c = f * c + i * g
-    h = o * jnp.tanh(c)
-    return (c, h), jnp.concatenate([i, f, g, o], -1)
+    gates = _lstm_gates(zx + _mm(h, w, dtype, c.dtype), n, forget_gate)
+    return _lstm_update(*gates, c), jnp.concatenate(gates, -1)
 
   def bwd(rec, gates, prev, d):
     (w,) = rec
     c_prev, h_prev = prev
     dc, dh = d
     i, f, g, o = (gates[:, k * n:(k + 1) * n] for k in range(4))
-    c = f * c_prev + i * g  # recomputed: cheaper than storing it
+    c, _ = _lstm_update(i, f, g, o, c_prev)  # recomputed: cheaper than storing it
     tc = jnp.tanh(c)
     dc = dc + dh * o * (1.0 - tc * tc)
+    # A forced forget gate (0 or 1) is a constant, so its pre-activation's cotangent must be 0:
+    # f * (1 - f) is exactly 0 for f in {0, 1}, so the learned gate's formula serves all three.
     dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
                           dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)], -1)
     return (dc * f, _mm(dz, w.T, dtype, dh.dtype)), dz, ()
@@ -209,7 +234,7 @@ def _lstm_spec(n, dtype):
     (w,) = rec
     return (_mm(_flat(prev[1]).T, _flat(dz), dtype, w.dtype),)
 
-  return _FusedSpec(("lstm", n), fwd, bwd, rec_grads, dtype)
+  return _FusedSpec(("lstm", n, forget_gate), fwd, bwd, rec_grads, dtype)
 
 
 def _gru_reset_after_spec(n, dtype, with_bias):
@@ -425,7 +450,20 @@ class SimpleRNN(RecurrentCell):
     return h, h
 
 
-class LSTM(RecurrentCell):
+class _ForgetGateCell(RecurrentCell):
+  """Base of the two LSTMs: the forget gate's initial bias and the option to force the gate."""
+
+  forget_bias: float | None = None
+  forget_gate: str = "learned"
+
+  def __post_init__(self):
+    # Checked here, when the module is built, not at its first call inside a jitted trace.
+    if self.forget_gate not in FORGET_GATES:
+      raise ConfigError(f"forget_gate={self.forget_gate!r}; choose one of {FORGET_GATES}")
+    super().__post_init__()
+
+
+class LSTM(_ForgetGateCell):
   r"""Long short-term memory with fused gates (Hochreiter & Schmidhuber 1997, no peepholes).
 
   .. math::
@@ -434,6 +472,13 @@ class LSTM(RecurrentCell):
       g_t &= \tanh(W_{xg} x_t + W_{hg} h_{t-1} + b_g) \\
       o_t &= \sigma(W_{xo} x_t + W_{ho} h_{t-1} + b_o) \\
       c_t &= f_t \odot c_{t-1} + i_t \odot g_t, \qquad h_t = o_t \odot \tanh(c_t)
+
+  Forget-gate ablation (``forget_gate``): ``"zero"`` forces ``f_t = 0``, so ``c_t = i_t ⊙ g_t`` keeps
+  nothing of ``c_{t-1}`` (memory then runs through ``h_{t-1}`` alone, a gated simple RNN); ``"one"`` forces
+  ``f_t = 1``, so ``c_t = c_{t-1} + i_t ⊙ g_t`` accumulates without forgetting (the original 1997
+  LSTM, whose ``∂c_t/∂c_{t-1}`` is the identity along the cell path). The forget block of the kernels
+  and bias stays in the parameter tree (same shapes for every option) but is unused and receives
+  zero gradient.
 
   The four gates are fused: ``x_proj/kernel`` is ``[in, 4n]`` and ``recurrent_kernel`` is ``[n, 4n]``,
   blocks in the order (i, f, g, o); one bias per gate (``x_proj/bias``, ``[4n]``), so a cell with m
@@ -444,11 +489,18 @@ class LSTM(RecurrentCell):
   Attributes:
     features: number of hidden units n.
     forget_bias: initial value of ``b_f`` (None = ``bias_init``, i.e. 0; Jozefowicz et al. use 1.0).
+    forget_gate: ``"learned"`` (default, the equations above), ``"zero"`` (``f_t = 0``) or ``"one"``
+      (``f_t = 1``).
     use_bias, kernel_init, recurrent_kernel_init, bias_init, carry_init, dtype, param_dtype: as
       in ``SimpleRNN``; kernel inits are applied per gate block.
-  """
 
-  forget_bias: float | None = None
+  Example::
+
+    cell = LSTM(features=128, forget_gate="one")
+    c_h = cell.initialize_carry(None, x.shape)
+    params = cell.init(jax.random.key(0), c_h, x)
+    (c, h), y = cell.apply(params, c_h, x)
+  """
 
   num_input_blocks: ClassVar[int] = 4
   num_recurrent_blocks: ClassVar[int] = 4
@@ -459,18 +511,16 @@ class LSTM(RecurrentCell):
 
   @nn.nowrap
   def fused_spec(self):
-    return _lstm_spec(self.features, self.dtype)
+    return _lstm_spec(self.features, self.dtype, self.forget_gate)
 
   def step(self, carry, projected):
     c, h = carry
-    gates = projected + self._recurrent(h)
-    i, f, g, o = jnp.split(gates, 4, axis=-1)
-    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    gates = _lstm_gates(projected + self._recurrent(h), self.features, self.forget_gate)
+    c, h = _lstm_update(*gates, c)
     return (c, h), h
 
 
-class PeepholeLSTM(RecurrentCell):
+class PeepholeLSTM(_ForgetGateCell):
   r"""The peephole LSTM of the palindrome study: gates read the previous *cell state*, not ``h``.
 
   .. math::
@@ -481,16 +531,18 @@ class PeepholeLSTM(RecurrentCell):
 
   Note the candidate ``σ(W_cx x_t + b_c)`` has no recurrent term and uses a sigmoid, exactly as
   the study defines it. ``x_proj/kernel`` is ``[in, 4n]`` in the order (f, i, o, c);
-  ``recurrent_kernel`` is ``[n, 3n]`` in the order (f, i, o) and multiplies ``c_{t-1}``.
+  ``recurrent_kernel`` is ``[n, 3n]`` in the order (f, i, o) and multiplies ``c_{t-1}``. Since no
+  gate reads ``h_{t-1}``, the state passed on through time is ``c`` alone.
+
+  ``forget_gate="zero"`` / ``"one"`` force ``f_t = 0`` / ``1`` as in ``LSTM`` (the f block is kept,
+  unused).
 
   Carry: ``(c, h)``; the output is ``h_t``.
 
   Attributes:
-    features, forget_bias, use_bias, kernel_init, recurrent_kernel_init, bias_init, carry_init,
-    dtype, param_dtype: as in ``LSTM``.
+    features, forget_bias, forget_gate, use_bias, kernel_init, recurrent_kernel_init, bias_init,
+    carry_init, dtype, param_dtype: as in ``LSTM``.
   """
-
-  forget_bias: float | None = None
 
   num_input_blocks: ClassVar[int] = 4
   num_recurrent_blocks: ClassVar[int] = 3
@@ -503,7 +555,8 @@ class PeepholeLSTM(RecurrentCell):
     c_prev, _ = carry
     n = self.features
     gates = projected[..., :3 * n] + self._recurrent(c_prev)
-    f, i, o = jnp.split(jax.nn.sigmoid(gates), 3, axis=-1)
+    f = _forget_gate(gates[..., :n], self.forget_gate)
+    i, o = jnp.split(jax.nn.sigmoid(gates[..., n:]), 2, axis=-1)
     candidate = jax.nn.sigmoid(projected[..., 3 * n:])
     c = candidate * i + c_prev * f
     h = jnp.tanh(c) * o

@@ -94,8 +94,8 @@ def test_grimm_torch_peer_trains_a_few_steps(tmp_path):
   assert "20 distinct" in proc.stdout and "step 3: train accuracy" in proc.stdout
 
 
-CASES = [("lstm", {}), ("gru", {}), ("gru", {"reset_after": True}),
-         ("gru", {"reset_after": True, "use_bias": False})]
+CASES = [("lstm", {}), ("lstm", {"forget_gate": "zero"}), ("lstm", {"forget_gate": "one"}), ("gru", {}),
+         ("gru", {"reset_after": True}), ("gru", {"reset_after": True, "use_bias": False})]
 
 
 # (padded, reverse, hoist): every flag on in some combination, every cell in every combination.

@@ -28,13 +28,19 @@ def ref_simple_rnn(p, h, x):
   return h, h
 
 
-def ref_lstm(p, carry, x):
+# The forget gate of the ablations: None = learned (the equation), else the forced constant.
+FORCED_FORGET = {"learned": None, "zero": 0.0, "one": 1.0}
+
+
+def ref_lstm(p, carry, x, forget_gate="learned"):
   c, h = carry
   wxi, wxf, wxg, wxo = blocks(p["x_proj"]["kernel"], 4)
   whi, whf, whg, who = blocks(p["recurrent_kernel"], 4)
   bi, bf, bg, bo = blocks(p["x_proj"]["bias"], 4)
   i = sigmoid(x @ wxi + h @ whi + bi)
   f = sigmoid(x @ wxf + h @ whf + bf)
+  if FORCED_FORGET[forget_gate] is not None:
+    f = np.full_like(f, FORCED_FORGET[forget_gate])
   g = np.tanh(x @ wxg + h @ whg + bg)
   o = sigmoid(x @ wxo + h @ who + bo)
   c = f * c + i * g
@@ -42,12 +48,14 @@ def ref_lstm(p, carry, x):
   return (c, h), h
 
 
-def ref_peephole(p, carry, x):
+def ref_peephole(p, carry, x, forget_gate="learned"):
   c_prev, _ = carry
   wfx, wix, wox, wcx = blocks(p["x_proj"]["kernel"], 4)
   wfh, wih, woh = blocks(p["recurrent_kernel"], 3)
   bf, bi, bo, bc = blocks(p["x_proj"]["bias"], 4)
   f = sigmoid(x @ wfx + c_prev @ wfh + bf)
+  if FORCED_FORGET[forget_gate] is not None:
+    f = np.full_like(f, FORCED_FORGET[forget_gate])
   i = sigmoid(x @ wix + c_prev @ wih + bi)
   o = sigmoid(x @ wox + c_prev @ woh + bo)
   c = sigmoid(x @ wcx + bc) * i + c_prev * f
@@ -75,6 +83,12 @@ CASES = {
     "peephole_lstm": (cells.PeepholeLSTM, {}, ref_peephole),
     "gru": (cells.GRU, {}, ref_gru),
     "gru_reset_after": (cells.GRU, {"reset_after": True}, lambda p, h, x: ref_gru(p, h, x, True)),
+    "lstm_forget_zero": (cells.LSTM, {"forget_gate": "zero"}, lambda p, c, x: ref_lstm(p, c, x, "zero")),
+    "lstm_forget_one": (cells.LSTM, {"forget_gate": "one"}, lambda p, c, x: ref_lstm(p, c, x, "one")),
+    "peephole_lstm_forget_zero": (cells.PeepholeLSTM, {"forget_gate": "zero"},
+                                  lambda p, c, x: ref_peephole(p, c, x, "zero")),
+    "peephole_lstm_forget_one": (cells.PeepholeLSTM, {"forget_gate": "one"},
+                                 lambda p, c, x: ref_peephole(p, c, x, "one")),
 }
 
 
@@ -125,6 +139,36 @@ def test_lstm_forget_bias_initial_value():
   i, f, g, o = np.split(np.asarray(params["x_proj"]["bias"]), 4)
   np.testing.assert_array_equal(f, 1.0)
   np.testing.assert_array_equal(np.concatenate([i, g, o]), 0.0)
+
+
+@pytest.mark.parametrize("forget_gate", ["zero", "one"])
+@pytest.mark.parametrize("cls", [cells.LSTM, cells.PeepholeLSTM])
+def test_forced_forget_gate_gives_its_weights_zero_gradient(cls, forget_gate):
+  """The forget block stays in the parameter tree (same shapes) but a forced gate never reads it."""
+  cell = cls(features=HID, forget_gate=forget_gate)
+  xs = jax.random.normal(jax.random.key(3), (4, BATCH, IN))
+  carry = cell.initialize_carry(None, xs[0].shape)
+  params = random_params(cell.init(jax.random.key(1), carry, xs[0])["params"], jax.random.key(2))
+
+  def loss(params):
+    c = carry
+    for x in xs:
+      c, y = cell.apply({"params": params}, c, x)
+    return jnp.sum(y ** 2) + jnp.sum(c[0] ** 2)
+
+  grads = jax.grad(loss)(params)
+  f = 1 if cls is cells.LSTM else 0  # the forget block's index: (i, f, g, o) / (f, i, o, c)
+  num_in, num_rec = (4, 4) if cls is cells.LSTM else (4, 3)
+  for array, blocks_count in ((grads["x_proj"]["kernel"], num_in), (grads["x_proj"]["bias"], num_in),
+                              (grads["recurrent_kernel"], num_rec)):
+    parts = np.split(np.asarray(array), blocks_count, axis=-1)
+    assert np.all(parts[f] == 0.0)
+    assert all(np.max(np.abs(p)) > 0 for k, p in enumerate(parts) if k != f)
+
+
+def test_unknown_forget_gate_is_a_clear_error():
+  with pytest.raises(ValueError, match="forget_gate='zer'; choose one of"):
+    cells.LSTM(features=4, forget_gate="zer")
 
 
 def test_fused_kernels_are_initialised_per_gate():

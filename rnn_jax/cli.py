@@ -1,0 +1,30 @@
+"""Command-line helpers shared by the launch scripts: flag parsing whose errors are one line."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from absl import flags
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parsing (pass as ``app.run(main, flags_parser=parse_flags)``); a bad flag, an unknown
+  ``--config.<key>`` or a value of the wrong type exits with one line instead of a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"error: {e} (see --helpshort)")
+  except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config lacks
+    key = str(e).strip("'\"")
+    flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a), f"--config...{key}")
+    sys.exit(f"error: the config has no field {key!r} ({flag}); check its spelling against the "
+             "fields defined in the config file")
+
+
+def writable(path: Path) -> bool:
+  """Whether directory ``path`` exists and is writable, or could be created (checked before any work)."""
+  for parent in (path, *path.parents):
+    if parent.exists():
+      return parent.is_dir() and os.access(parent, os.W_OK)
+  return False
