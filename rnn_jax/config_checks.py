@@ -96,6 +96,10 @@ def cell_kwargs(config, dotted_cell: str, dotted_kwargs: str) -> None:
     if key not in known:
       raise ConfigError(f"config.{dotted_kwargs}.{key} is not an attribute of the {cls.__name__} cell; "
                         f"choose from {', '.join(sorted(known))}")
+  try:  # the cell checks its own values when built (e.g. forget_gate), before any tracing
+    cls(features=1, parent=None, **dict(kwargs))
+  except (ConfigError, ValueError, TypeError) as e:
+    raise ConfigError(f"config.{dotted_kwargs}: {e}") from None
 
 
 def check(condition: bool, message: str) -> None:

@@ -274,6 +274,7 @@ BAD_FIELDS = [  # (config, field override, the message's start) -- checked befor
     ("palindrome_lstm", {"model.kernel_init": "zeros"}, "config.model.kernel_init 'zeros' is not one of"),
     ("palindrome_lstm", {"model.num_layers": 0}, "config.model.num_layers must be a positive integer"),
     ("palindrome_lstm", {"model.cell_kwargs": {"forget_bais": 1.0}}, "config.model.cell_kwargs.forget_bais is not an attribute"),
+    ("palindrome_lstm", {"model.cell_kwargs": {"forget_gate": "half"}}, "config.model.cell_kwargs: forget_gate='half'"),
     ("palindrome_lstm", {"data.task": "parity"}, "config.data.task 'parity' is not one of"),
     ("palindrome_lstm", {"data.eval_batches": 0}, "config.data.eval_batches must be a positive integer"),
     ("palindrome_lstm", {"schedule.name": "plateau"}, "config.schedule.name 'plateau' needs a validation split"),
