@@ -26,7 +26,6 @@ from __future__ import annotations
 import fnmatch
 
 import jax
-import jax.numpy as jnp
 import optax
 from ml_collections import ConfigDict
 
@@ -46,14 +45,15 @@ def make_schedule(config: ConfigDict, steps_per_unit: int) -> optax.Schedule:
   hold = int(round(spec[f"hold_{unit}"] * steps_per_unit))
   every = max(1, int(round(spec[f"every_{unit}"] * steps_per_unit)))
   gamma = float(spec.gamma)
+  # optax's own schedules: the rate for the first `hold` steps, then a decay that starts counting at
+  # `hold` (join_schedules passes count - hold); step_decay's first factor gamma applies at `hold`.
   if spec.name == "step_decay":
-    def step_decay(count):
-      k = jnp.where(count < hold, 0, (count - hold) // every + 1)
-      return lr * gamma ** k
-    return step_decay
-  if spec.name == "exponential":
-    return lambda count: lr * gamma ** (jnp.maximum(count - hold, 0) / every)
-  raise ValueError(f"unknown schedule {spec.name!r}; choose one of {SCHEDULES}")
+    decay = optax.exponential_decay(lr * gamma, transition_steps=every, decay_rate=gamma, staircase=True)
+  elif spec.name == "exponential":
+    decay = optax.exponential_decay(lr, transition_steps=every, decay_rate=gamma)
+  else:
+    raise ValueError(f"unknown schedule {spec.name!r}; choose one of {SCHEDULES}")
+  return optax.join_schedules([optax.constant_schedule(lr), decay], boundaries=[hold])
 
 
 #: Relative margin by which a validation metric must beat the best so far to count as improved

@@ -71,3 +71,12 @@ def test_frozen_params_get_no_update_and_no_optimizer_state():
   assert np.all(np.asarray(updates["rnn"]["layer_0"]["recurrent_kernel"]) == 0.0)
   assert np.all(np.asarray(updates["head"]) != 0.0)
   assert optim.unmatched_patterns(("rnn/*/recurrent_kernel", "embed/*"), params) == ["embed/*"]
+
+
+def test_decay_with_no_hold_starts_at_step_zero_and_exponential_holds_first():
+  step = optim.make_schedule(config("step_decay", hold=0, every=10, gamma=0.5), 1)
+  for s, expected in [(0, 0.5), (9, 0.5), (10, 0.25), (25, 0.125)]:  # k = s // every + 1 from the first step
+    np.testing.assert_allclose(float(step(s)), expected, rtol=1e-6)
+  smooth = optim.make_schedule(config("exponential", hold=20, every=10, gamma=0.5), 1)
+  for s, expected in [(0, 1.0), (20, 1.0), (25, 0.5 ** 0.5), (40, 0.25)]:
+    np.testing.assert_allclose(float(smooth(s)), expected, rtol=1e-6)
