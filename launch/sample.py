@@ -41,13 +41,13 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   logging.set_verbosity(logging.WARNING)  # Orbax reports every restore step at INFO
   import jax
-  from rnn_jax import sampling
+  from rnn_jax import sampling, trained_runs
   from rnn_jax.errors import UserError
 
   try:
     if not _PROMPT.value:
       raise sampling.SamplingError("--prompt must have at least one character (the model has no start-of-text token)")
-    run = sampling.load_run(_WORKDIR.value, checkpoint=_CHECKPOINT.value, seed=_SEED.value)
+    run = trained_runs.load_run(_WORKDIR.value, checkpoint=_CHECKPOINT.value, seed=_SEED.value)
     words = run.config.task == "ptb"
     prompt_ids = sampling.encode_words(_PROMPT.value, run.vocab) if words else sampling.encode(_PROMPT.value, run.vocab)
     if not len(prompt_ids):

@@ -41,3 +41,31 @@ class Checkpoints:
 
   def close(self) -> None:
     self.manager.close()
+
+
+def restore_latest_on_one_device(directory: Path):
+  """``(step, state)`` of the latest checkpoint in ``directory`` on this host's first device; (None, None) if none.
+
+  The arrays are restored onto one local device whatever mesh saved them (Orbax would otherwise
+  insist on the saving run's device topology, e.g. 2 devices).
+  """
+  if not directory.is_dir():
+    return None, None
+  manager = ocp.CheckpointManager(directory.resolve(), item_handlers=ocp.StandardCheckpointHandler())
+  try:
+    step = manager.latest_step()
+    if step is None:
+      return None, None
+    metadata = manager.item_metadata(step)
+    tree = getattr(metadata, "tree", metadata)
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
+    return step, manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  finally:
+    manager.close()
+
+
+def train_state(saved: Any) -> Any:
+  """The train state of a restored checkpoint: ``{"state", "acc"}`` (``rnn_jax.train``) or, from runs
+  written before the open logging window was saved too, the state itself."""
+  return saved["state"] if isinstance(saved, dict) and "state" in saved and "acc" in saved else saved

@@ -29,7 +29,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from rnn_jax import sampling
+from rnn_jax import checkpointing, sampling, trained_runs
 from rnn_jax.errors import UserError
 
 Array = jax.Array
@@ -274,8 +274,8 @@ def load_ngram_run(workdir: str | Path, *, checkpoint: str = "best", seed: int |
   from rnn_jax.tasks import ngram
 
   workdir = Path(workdir)
-  if checkpoint not in sampling.CHECKPOINT_KINDS:
-    raise AnalysisError(f"checkpoint must be one of {sampling.CHECKPOINT_KINDS}, got {checkpoint!r}")
+  if checkpoint not in trained_runs.CHECKPOINT_KINDS:
+    raise AnalysisError(f"checkpoint must be one of {trained_runs.CHECKPOINT_KINDS}, got {checkpoint!r}")
   config_path, vocab_path = workdir / "config.json", workdir / "vocab.json"
   if not config_path.is_file():
     raise AnalysisError(f"{workdir} has no config.json: not a training workdir (pass the --workdir of a run)")
@@ -289,10 +289,10 @@ def load_ngram_run(workdir: str | Path, *, checkpoint: str = "best", seed: int |
   seed = seeds[0] if seed is None else int(seed)
   if seed not in seeds:
     raise AnalysisError(f"seed {seed} was not trained in {workdir}; its seeds are {tuple(seeds)}")
-  step, state = sampling.restore_latest(workdir / "checkpoints")
+  step, state = checkpointing.restore_latest_on_one_device(workdir / "checkpoints")
   if step is None:
     raise AnalysisError(f"{workdir} has no checkpoint in {workdir / 'checkpoints'}; train it first")
-  state = state.get("state", state)  # the trainer saves {"state": train state, "acc": open metric sums}
+  state = checkpointing.train_state(state)
   params = jax.tree.map(lambda a: np.asarray(a)[seeds.index(seed)],
                         state["best_params" if checkpoint == "best" else "params"])
   model = ngram.build_model(config, len(vocab))

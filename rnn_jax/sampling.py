@@ -34,18 +34,15 @@ vocabulary raises ``UnknownCharactersError`` naming it -- PTB writes rare words 
 it, the row's later positions repeat it and ``generated_lengths`` counts up to and including it.
 
 Public API: ``Sampler`` (the jitted sampler of one model), ``resolve_temperature``,
-``next_token_probs``, ``encode``, ``decode``, ``complete``, ``restore_latest`` (a checkpoint onto one
-device), ``load_run`` (model, vocabulary and
-one seed's parameters from a training workdir; used by ``launch/sample.py``) and
-``format_sample`` (one sample as a one-line quoted string, for Markdown files).
+``next_token_probs``, ``encode``, ``encode_words``, ``decode``, ``generated_lengths``, ``complete`` and
+``format_sample`` (one sample as a one-line quoted string, for Markdown files). A trained run's model,
+vocabulary and parameters come from ``rnn_jax.trained_runs.load_run``.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -226,96 +223,3 @@ def complete(sampler: Sampler, params, vocab: Sequence[str], prompt: str, length
 def format_sample(text: str) -> str:
   """A sample on one line, quoted, with newlines and quotes escaped as JSON strings are."""
   return json.dumps(text, ensure_ascii=False)
-
-
-# --- a training workdir ------------------------------------------------------------------------------
-
-CHECKPOINT_KINDS = ("best", "latest")
-
-
-@dataclasses.dataclass
-class LoadedRun:
-  """One seed of a language-model run (``task`` ``chars`` or ``ptb``), ready to sample from."""
-  model: models.LanguageModel
-  params: Any
-  vocab: list[str]
-  config: Any
-  seed: int
-  step: int
-  checkpoint: str
-
-
-def load_run(workdir: str | Path, *, checkpoint: str = "best", seed: int | None = None) -> LoadedRun:
-  """The model, vocabulary and one seed's parameters of the character-level run in ``workdir``.
-
-  Reads ``config.json`` (to rebuild the model), ``vocab.json`` and the latest Orbax checkpoint in
-  ``checkpoints/``; ``checkpoint="best"`` takes its best-by-validation parameters, ``"latest"``
-  the parameters at that step. ``seed`` is one of ``config.seeds`` (default: the first).
-  """
-  from ml_collections import ConfigDict
-
-  from rnn_jax.tasks.language_model import WordLanguageModelTask  # avoids an import cycle
-
-  workdir = Path(workdir)
-  if checkpoint not in CHECKPOINT_KINDS:
-    raise SamplingError(f"checkpoint must be one of {CHECKPOINT_KINDS}, got {checkpoint!r}")
-  config_path, vocab_path, ckpt_dir = workdir / "config.json", workdir / "vocab.json", workdir / "checkpoints"
-  if not config_path.is_file():
-    raise SamplingError(f"{workdir} has no config.json: not a training workdir (pass the --workdir of a run)")
-  try:
-    config = ConfigDict(json.loads(config_path.read_text()))
-  except (ValueError, OSError) as e:
-    raise SamplingError(f"cannot read {config_path}: {e}") from None
-  if config.get("task") not in ("chars", "ptb"):
-    raise SamplingError(f"{workdir} is a {config.get('task')!r} run, not a language model "
-                        "(config.task 'chars' or 'ptb'); sampling needs one")
-  if vocab_path.is_file():
-    vocab = json.loads(vocab_path.read_text())
-  elif config.task == "ptb":  # a run from before vocab.json was written: the corpus has the vocabulary
-    from rnn_jax.data import ptb
-    vocab = ptb.load_ptb(manual_dir=config.data.get("manual_dir") or None,
-                         tfds_data_dir=config.data.get("tfds_dir") or None).vocab
-  else:
-    raise SamplingError(f"{workdir} has no vocab.json; it is written when a character run starts")
-  seeds = [int(s) for s in config.seeds]
-  seed = seeds[0] if seed is None else int(seed)
-  if seed not in seeds:
-    raise SamplingError(f"seed {seed} was not trained in {workdir}; its seeds are {tuple(seeds)}")
-
-  step, saved = restore_latest(ckpt_dir)
-  state = saved.get("state", saved) if step is not None else None  # {"state", "acc"} (rnn_jax.train)
-  if step is None:
-    raise SamplingError(f"{workdir} has no checkpoint in {ckpt_dir}; train it first (checkpoints are written "
-                        "every config.checkpoint_every_steps and at the end)")
-  key = "best_params" if checkpoint == "best" else "params"
-  if key not in state:
-    raise SamplingError(f"the checkpoint at step {step} in {ckpt_dir} has no {key!r}")
-  index = seeds.index(seed)
-  params = jax.tree.map(lambda a: np.asarray(a)[index], state[key])
-  model = WordLanguageModelTask.build_model(config, len(vocab))
-  return LoadedRun(model=model, params=params, vocab=vocab, config=config, seed=seed, step=int(step),
-                   checkpoint=checkpoint)
-
-
-def restore_latest(directory: Path):
-  """``(step, state)`` of the latest checkpoint in ``directory`` on this host's first device; (None, None) if none.
-
-  The arrays are restored onto one local device whatever mesh saved them (Orbax would otherwise
-  insist on the saving run's device topology, e.g. 2 devices).
-  """
-  import orbax.checkpoint as ocp
-
-  if not directory.is_dir():
-    return None, None
-  manager = ocp.CheckpointManager(directory.resolve(), item_handlers=ocp.StandardCheckpointHandler())
-  try:
-    step = manager.latest_step()
-    if step is None:
-      return None, None
-    metadata = manager.item_metadata(step)
-    tree = getattr(metadata, "tree", metadata)
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), tree)
-    return step, manager.restore(step, args=ocp.args.StandardRestore(abstract))
-  finally:
-    manager.close()

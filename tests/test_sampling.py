@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import grimm_lstm
-from rnn_jax import models, sampling, train
+from rnn_jax import models, sampling, train, trained_runs
 from rnn_jax.tasks import language_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,23 +190,23 @@ def test_cli_completes_a_prompt_and_rejects_unknown_characters_in_one_line(train
 
 def test_load_run_picks_the_seed_slice_and_refuses_other_workdirs(trained_run, tmp_path):
   workdir, config = trained_run
-  best = sampling.load_run(workdir, seed=1)
-  latest = sampling.load_run(workdir, checkpoint="latest", seed=0)
+  best = trained_runs.load_run(workdir, seed=1)
+  latest = trained_runs.load_run(workdir, checkpoint="latest", seed=0)
   assert best.seed == 1 and best.step == config.num_train_steps and len(best.vocab) == 80
   assert jax.tree.leaves(best.params)[0].shape == jax.tree.leaves(latest.params)[0].shape  # seed axis gone
   assert not np.array_equal(jax.tree.leaves(latest.params)[0],
-                            jax.tree.leaves(sampling.load_run(workdir, checkpoint="latest", seed=1).params)[0])
+                            jax.tree.leaves(trained_runs.load_run(workdir, checkpoint="latest", seed=1).params)[0])
   with pytest.raises(sampling.SamplingError, match="seed 5 was not trained"):
-    sampling.load_run(workdir, seed=5)
+    trained_runs.load_run(workdir, seed=5)
   with pytest.raises(sampling.SamplingError, match="no config.json"):
-    sampling.load_run(tmp_path)
+    trained_runs.load_run(tmp_path)
   (tmp_path / "config.json").write_text(json.dumps({"task": "toy", "seeds": [0]}))
   with pytest.raises(sampling.SamplingError, match="not a language model"):
-    sampling.load_run(tmp_path)
+    trained_runs.load_run(tmp_path)
   (tmp_path / "config.json").write_text((workdir / "config.json").read_text())
   (tmp_path / "vocab.json").write_text((workdir / "vocab.json").read_text())
   with pytest.raises(sampling.SamplingError, match="has no checkpoint"):
-    sampling.load_run(tmp_path)
+    trained_runs.load_run(tmp_path)
 
 
 
