@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
+from rnn_jax import cli  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (path[:arg]).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Output directory (default: runs/<config.name>).")
@@ -38,10 +39,13 @@ flags.FLAGS.set_default("showprefixforinfo", False)
 
 
 class _QuietLibraries:
-  """Drops INFO lines from Orbax (dozens per checkpoint); its warnings and errors still show."""
+  """Drops INFO lines from Orbax (dozens per checkpoint) and jax's backend probing; warnings and errors still show."""
 
   def filter(self, record):
-    return record.levelno > 20 or "/orbax/" not in record.pathname
+    if record.levelno > 20:
+      return True
+    # Orbax's chatter, and jax probing for a TPU on machines without one.
+    return "/orbax/" not in record.pathname and not record.getMessage().startswith("Unable to initialize backend")
 
 
 def main(argv):
@@ -57,7 +61,7 @@ def main(argv):
     config = _CONFIG.value
     config.name  # a config file that failed to load raises here, on first use
   except OSError as e:  # ml_collections defers a config file that failed to load to this access
-    sys.exit(f"error: cannot load the config file: {_one_line(str(e)).split(': ', 1)[-1]}; check the --config path")
+    sys.exit(f"error: cannot load the config file: {cli.one_line(str(e)).split(': ', 1)[-1]}; check the --config path")
   workdir = _WORKDIR.value or os.path.join("runs", config.name)
   logging.info("JAX process %d/%d, local devices %s", jax.process_index(), jax.process_count(), jax.local_devices())
   logging.info("Config %s -> workdir %s", config.name, workdir)
@@ -93,28 +97,5 @@ def _initialize_distributed(jax):
   jax.distributed.initialize(coordinator, num_processes, process_id)
 
 
-def _one_line(message: str) -> str:
-  """A flag error as one line: for a config file that failed to load, the flag and the last line of
-  the error (e.g. ``ValueError: config argument 'banana' not understood: ...``), not its traceback."""
-  lines = [line.strip() for line in message.splitlines() if line.strip()]
-  if len(lines) <= 1:
-    return message.strip()
-  head = lines[0].split(": Error whilst parsing config file")[0].rstrip(":")
-  return f"{head}: {lines[-1]}"
-
-
-def parse_flags(argv):
-  """absl's parsing, with one-line errors for unknown config keys and bad values."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(f"error: {_one_line(str(e))} (see --helpshort)")
-  except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config lacks
-    key = str(e).strip("'\"")
-    flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a), f"--config...{key}")
-    sys.exit(f"error: the config has no field {key!r} ({flag}); check its spelling against the "
-             "fields defined in the config file")
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

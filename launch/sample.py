@@ -21,6 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
+from rnn_jax import cli  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a character-level training run.")
 _PROMPT = flags.DEFINE_string("prompt", None, "Text to complete (at least one character of the run's vocabulary).")
@@ -68,13 +69,5 @@ def main(argv):
     print("\n\n".join(_PROMPT.value + sampling.decode(row, run.vocab) for row in ids))
 
 
-def parse_flags(argv):
-  """absl's parsing, with a one-line error instead of a usage dump."""
-  try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(f"error: {e} (see --helpshort)")
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -14,12 +14,22 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    sys.exit(f"error: {e} (see --helpshort)")
+    sys.exit(f"error: {one_line(str(e))} (see --helpshort)")
   except (AttributeError, KeyError) as e:  # ml_collections: an override names a key the config lacks
     key = str(e).strip("'\"")
     flag = next((a.split("=")[0] for a in argv if a.startswith("--config.") and key in a), f"--config...{key}")
     sys.exit(f"error: the config has no field {key!r} ({flag}); check its spelling against the "
              "fields defined in the config file")
+
+
+def one_line(message: str) -> str:
+  """A flag error as one line: for a config file that failed to load, the flag and the last line of
+  the error (e.g. ``ValueError: config argument 'banana' not understood: ...``), not its traceback."""
+  lines = [line.strip() for line in message.splitlines() if line.strip()]
+  if len(lines) <= 1:
+    return message.strip()
+  head = lines[0].split(": Error whilst parsing config file")[0].rstrip(":")
+  return f"{head}: {lines[-1]}"
 
 
 def writable(path: Path) -> bool:

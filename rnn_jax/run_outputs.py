@@ -104,13 +104,15 @@ class Progress:
 
   BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]"
 
-  def __init__(self, start_step: int, total_steps: int):
+  def __init__(self, start_step: int, total_steps: int, shown: bool = True):
+    """``shown=False`` (the other processes of a multi-process run): no bar and no lines."""
     self.total = total_steps
     self.start_step = start_step
+    self.shown = shown
     self.t0 = None
     self.bar = None
     self._stderr = self._above_bar = self._handler = None
-    if sys.stderr.isatty():
+    if shown and sys.stderr.isatty():
       self._stderr = sys.stderr
       self.bar = tqdm(total=total_steps, initial=start_step, file=self._stderr, dynamic_ncols=True,
                       bar_format=self.BAR_FORMAT)
@@ -137,6 +139,8 @@ class Progress:
     return (step - self.t0_step) / (now - self.t0) if now > self.t0 else float("nan")
 
   def report(self, step: int, metrics: Mapping[str, float]):
+    if not self.shown:
+      return
     now = time.perf_counter()
     rate = self.steps_per_second(step, now)
     if not math.isnan(rate):  # measured: the next report's rate starts here

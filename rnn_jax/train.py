@@ -365,7 +365,7 @@ class _Run:
   def run(self):
     state, acc, clock, start = self._restore_or_init()
     writer = run_outputs.MetricsWriter(self.workdir, self.mesh.seeds, start, self.is_writer)
-    progress = run_outputs.Progress(start, self.total)
+    progress = run_outputs.Progress(start, self.total, shown=self.is_writer)  # one bar: process 0's
     logging.info("Training %d seeds %s on %d device(s) (%d seed slots), steps %d -> %d",
                  len(self.mesh.seeds), self.mesh.seeds, self.mesh.num_devices,
                  self.mesh.padded_num_seeds, start, self.total)
