@@ -132,6 +132,30 @@ def test_cell_matches_float64_reference(name, use_bias):
   assert np.max(np.abs(np.asarray(y))) > 0.05  # the comparison saw non-trivial states
 
 
+@pytest.mark.parametrize("implementation", ["fused", "scan"])
+@pytest.mark.parametrize("name", sorted(n for n in CASES if CASES[n][0] in (cells.LSTM, cells.GRU)))
+def test_the_sequence_paths_training_uses_match_the_float64_reference(name, implementation):
+  """The layer as training runs it -- the fused loop (LSTM/GRU on every platform) and the scan -- over
+  a whole sequence against the same float64 reference, step by step."""
+  from rnn_jax import layers
+  cls, kwargs, reference = CASES[name]
+  layer = layers.RNNLayer(cls(features=HID, **kwargs), implementation=implementation)
+  rng = np.random.default_rng(1)
+  xs = rng.normal(size=(BATCH, STEPS, IN)).astype(np.float32)  # batch-major, as the layer takes it
+  params = random_params(layer.init(jax.random.key(1), xs)["params"], jax.random.key(2))
+  carry, ys = jax.jit(lambda p, x: layer.apply({"params": p}, x))(params, xs)
+  np_params = jax.tree.map(lambda a: np.asarray(a, np.float64), params["cell"])
+  np_params.setdefault("h_bias_g", np.zeros(HID))
+  ref_carry = jax.tree.map(lambda a: np.zeros((BATCH, HID)), carry)
+  ref_ys = []
+  for t in range(STEPS):
+    ref_carry, y = reference(np_params, ref_carry, xs[:, t].astype(np.float64))
+    ref_ys.append(y)
+  assert relative_error(ys, np.stack(ref_ys, 1)) < 1e-5
+  for a, b in zip(jax.tree.leaves(carry), jax.tree.leaves(ref_carry)):
+    assert relative_error(a, b) < 1e-5
+
+
 def test_lstm_forget_bias_initial_value():
   cell = cells.LSTM(features=4, forget_bias=1.0)
   x = jnp.ones((2, 3))
