@@ -1,17 +1,8 @@
-"""Penn Treebank small architecture with GRU layers, no dropout; otherwise as `ptb_lstm.py`.
+"""Penn Treebank small GRU (reset gate before the recurrent matmul), tied, no dropout; otherwise as `ptb_lstm.py`.
 
 Command: python launch/main.py --config=experiments/ptb_gru.py --config.seeds='(0,)'
-
-Learning rate 0.5 instead of the LSTM's 1.0 (our decision, measured, one seed, README): with lr 1.0
-this tied GRU diverged in epoch 2 (gradient norm 8 -> 150, validation perplexity 210 -> 226 after
-epochs 1 -> 2), while lr 0.5 gave 179 -> 148 (lr 1.0 with untied embeddings: 214 -> 187).
-Runtime on a 2-core CPU, one seed: measured 104 minutes in two launches with a palindrome training
-sharing the CPU (2.36k words/s), with the code before the 2026-11-24 speed-ups; estimated ~35
-minutes alone now (13 epochs of 2,323 steps at the ~15 steps/s ptb_gru_dropout runs at alone).
-Target: test perplexity <= 114 (the reports: 114.1 and 118.6). Measured (seed 0): test 120.8,
-valid 125.5 -- the target is MISSED (README). PyTorch's GRU variant
-(`--config.model.cell_kwargs.reset_after=True`) at lr 1.0 was no better in a 2-epoch probe, and a
-slower decay (`--config.schedule.gamma=0.8`) overfit from epoch 4 on (README).
+Runtime on a 2-core CPU, one seed: 104 min with another training sharing the CPU (docs/results/ptb.md).
+Result: test perplexity 120.8 for seed 0, target <= 114 missed; lr 1.0 diverged, hence 0.5 (docs/results/ptb.md).
 """
 from experiments import ptb_lstm
 
