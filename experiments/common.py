@@ -16,6 +16,10 @@ def run_config(name: str, task: str, *, num_train_steps: int | None = None, num_
   # several seeds on one device: auto (sequential on CPU, vmap on GPU/TPU) | vmap | sequential;
   # see rnn_jax.seed_mesh (sequential: 19-27% less time per step on CPU, README "Performance")
   c.seed_batching = "auto"
+  # How the recurrent layers run; unset = the platform's choice (rnn_jax.platform, one table for all four):
+  c.rnn_implementation = config_dict.placeholder(str)  # fused | scan (fused: the hand-differentiated loop)
+  c.hoist_inputs = config_dict.placeholder(bool)       # input projection of all steps before the loop
+  c.matmul_dtype = config_dict.placeholder(str)        # float32 | bfloat16: the cells' matmuls (state stays float32)
   if num_epochs is not None:
     c.num_epochs = num_epochs
   else:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from rnn_jax import cells as cells_lib
+from rnn_jax import platform
 
 Array = jax.Array
 Carry = Any
@@ -69,18 +70,6 @@ def _truncated_scan_body(cell: cells_lib.RecurrentCell, carry: Carry, xs):
 IMPLEMENTATIONS = ("auto", "fused", "scan")
 
 
-def _hoist_inputs(setting: bool | None) -> bool:
-  """Whether the fused loop computes the input path before the loop; None: per platform.
-
-  On CPU the input path is faster inside the loop (measured: the hoisted ``[time, batch, blocks*n]``
-  buffer costs more memory traffic than the one large matmul saves); on GPU/TPU one large matmul is
-  the usual win (as in cuDNN), so it is hoisted there.
-  """
-  if setting is not None:
-    return setting
-  return jax.default_backend() != "cpu"
-
-
 class RNNLayer(nn.Module):
   """Runs ``cell`` over the time axis with ``lax.scan``.
 
@@ -92,10 +81,14 @@ class RNNLayer(nn.Module):
   * ``fused`` (LSTM and GRU): ``cell.fused_sequence``, a ``lax.scan`` with a hand-written
     backward pass (``jax.custom_vjp``) that stores only the activated gates and does one matmul
     per step backwards; weight gradients are single large matmuls after the loop. ``hoist_inputs``
-    chooses where the input path is computed: ``None`` = per platform -- hoisted out of the loop
-    on GPU/TPU, inside it on CPU, where the hoisted ``[time, batch, blocks*n]`` buffer measured
-    slower than the per-step matmuls (README, Performance).
-  * ``auto`` (default): ``fused`` when the cell has it, else ``scan``.
+    chooses where the input path is computed: before the loop (one large matmul) or inside it.
+  * ``auto`` (default): the platform's choice (``choices.rnn_implementation``, ``fused`` everywhere
+    today) when the cell has a fused loop, else ``scan``.
+
+  What ``auto`` / ``None`` mean comes from ``choices`` (a run's ``rnn_jax.platform.Choices``, resolved
+  from its config) or, when that is None, from ``platform.resolve_choices()`` for this machine: the
+  per-platform decisions live there, not here. A choice the config set explicitly
+  (``choices.explicit``) is applied as if given to this layer.
 
   Truncated BPTT (``bptt_truncation = k``): the value is unchanged, but the gradient of every
   output ``y_t`` (and of the final carry) flows back through at most the last k steps: to
@@ -116,8 +109,9 @@ class RNNLayer(nn.Module):
       and leaves the initial carry untouched.
     unroll: time steps per scan iteration (``lax.scan``'s ``unroll``).
     implementation: ``auto``, ``fused`` or ``scan`` (above).
-    hoist_inputs: fused loop only: compute the input path before the loop (None = per platform).
+    hoist_inputs: fused loop only: compute the input path before the loop (None = ``choices``).
     bptt_truncation: k >= 1, the gradient horizon in steps (above); None = full BPTT.
+    choices: the run's ``platform.Choices`` for the settings left at auto (None: this machine's).
 
   Call: ``layer(inputs [batch, time, in], initial_carry=None, seq_lengths=None)`` returns
   ``(final_carry, outputs [batch, time, n])``; the initial carry defaults to the cell's
@@ -130,6 +124,7 @@ class RNNLayer(nn.Module):
   implementation: str = "auto"
   hoist_inputs: bool | None = None
   bptt_truncation: int | None = None
+  choices: platform.Choices | None = None
 
   @nn.compact
   def __call__(self, inputs: Array, initial_carry: Carry | None = None,
@@ -141,7 +136,7 @@ class RNNLayer(nn.Module):
       valid = None if seq_lengths is None else length_mask(seq_lengths, inputs.shape[1]).T
       carry, outputs = self.cell.fused_sequence(
           jnp.swapaxes(inputs, 0, 1), initial_carry, valid, reverse=self.reverse,
-          unroll=self.unroll, hoist_inputs=_hoist_inputs(self.hoist_inputs))
+          unroll=self.unroll, hoist_inputs=self._hoist_inputs())
       return carry, jnp.swapaxes(outputs, 0, 1)
     # Time-major before the projection, so the transpose touches the narrower input.
     projected = self.cell.project_inputs(jnp.swapaxes(inputs, 0, 1))  # [time, batch, blocks*n]
@@ -175,20 +170,31 @@ class RNNLayer(nn.Module):
                        f"(full BPTT), got {k!r}")
     return k if k < length else None
 
+  def _choices(self) -> platform.Choices:
+    return self.choices if self.choices is not None else platform.resolve_choices()
+
+  def _hoist_inputs(self) -> bool:
+    return self._choices().hoist_inputs if self.hoist_inputs is None else self.hoist_inputs
+
   def _use_fused(self, truncated: bool = False) -> bool:
-    if self.implementation not in IMPLEMENTATIONS:
-      raise ValueError(f"implementation={self.implementation!r}; choose one of {IMPLEMENTATIONS}")
-    if self.implementation == "scan":
+    implementation = self.implementation
+    if implementation not in IMPLEMENTATIONS:
+      raise ValueError(f"implementation={implementation!r}; choose one of {IMPLEMENTATIONS}")
+    choices = self._choices()
+    if implementation == "auto" and "rnn_implementation" in choices.explicit:
+      implementation = choices.rnn_implementation  # set by the config: as strict as the attribute
+    if implementation == "scan":
       return False
     available = self.cell.fused_spec() is not None
-    if self.implementation == "fused" and not available:
-      raise ValueError(f"{type(self.cell).__name__} has no fused loop; use implementation='scan'")
+    if implementation == "fused" and not available:
+      raise ValueError(f"{type(self.cell).__name__} has no fused loop; use implementation='scan' "
+                       "(config: rnn_implementation)")
     if truncated:
-      if self.implementation == "fused":
+      if implementation == "fused":
         raise ValueError(f"bptt_truncation={self.bptt_truncation} needs implementation 'scan' or 'auto': "
                          "the fused loop has no truncated backward pass")
       return False
-    return available
+    return available and choices.rnn_implementation == "fused"
 
 
 class Bidirectional(nn.Module):
@@ -216,6 +222,24 @@ def bidirectional_final_hidden(carry: tuple[Carry, Carry]) -> Array:
   return jnp.concatenate([final_hidden(carry[0]), final_hidden(carry[1])], axis=-1)
 
 
+def cell_kwargs_with_dtype(cell_kwargs: Any, choices: platform.Choices | None) -> dict[str, Any]:
+  """``cell_kwargs`` with the cells' ``dtype`` set from ``choices.matmul_dtype``.
+
+  A ``dtype`` in ``cell_kwargs`` is kept; one that contradicts a ``matmul_dtype`` the config set
+  explicitly is an error (two settings of one thing).
+  """
+  kwargs = dict(cell_kwargs or {})
+  if choices is None:
+    return kwargs
+  if "dtype" in kwargs:
+    given = "float32" if kwargs["dtype"] is None else jnp.dtype(kwargs["dtype"]).name
+    if "matmul_dtype" in choices.explicit and given != choices.matmul_dtype:
+      raise ValueError(f"cell_kwargs dtype {given} contradicts matmul_dtype {choices.matmul_dtype}; set one of them")
+  elif choices.cell_dtype is not None:
+    kwargs["dtype"] = choices.cell_dtype
+  return kwargs
+
+
 class StackedRNN(nn.Module):
   """A multi-layer recurrent network with dropout on the non-recurrent connections only.
 
@@ -240,6 +264,8 @@ class StackedRNN(nn.Module):
     unroll: passed to every ``RNNLayer``.
     cell_kwargs: extra cell attributes (e.g. ``{'forget_bias': 1.0}``, ``{'reset_after': True}``,
       initialisers, ``dtype``).
+    choices: the run's ``platform.Choices`` (None: this machine's), for every ``RNNLayer``; its
+      ``matmul_dtype`` is the cells' ``dtype`` unless ``cell_kwargs`` sets one.
 
   Call: ``(inputs [batch, time, in], initial_carry=None (a tuple, one carry per layer),
   seq_lengths=None, deterministic=True) -> (tuple of final carries, outputs)``.
@@ -255,15 +281,16 @@ class StackedRNN(nn.Module):
   bidirectional: bool = False
   unroll: int = 1
   cell_kwargs: Any = None
+  choices: platform.Choices | None = None
 
   def _layer(self, index: int) -> nn.Module:
-    kwargs = dict(self.cell_kwargs or {})
+    kwargs = cell_kwargs_with_dtype(self.cell_kwargs, self.choices)
 
     # parent=None: submodules passed as attributes are adopted by the module that holds them, so
     # the parameters read layer_0/cell/... (and layer_0/forward_layer/cell/...).
     def rnn(reverse):
       cell = cells_lib.make_cell(self.cell_type, self.features, parent=None, **kwargs)
-      return RNNLayer(cell, reverse=reverse, unroll=self.unroll, parent=None)
+      return RNNLayer(cell, reverse=reverse, unroll=self.unroll, choices=self.choices, parent=None)
 
     name = f"layer_{index}"
     if self.bidirectional:

@@ -165,8 +165,9 @@ def load_run(workdir: RunLike) -> Run:
              timing=_read_json(workdir / TIMING_FILE))
 
 
-#: Config fields that may differ between runs joined by ``merge_runs`` (how seeds ran, not what).
-_MERGE_IGNORED = ("seeds", "seed_batching", "max_devices")
+#: Config fields that may differ between runs joined by ``merge_runs`` (how seeds ran, not what;
+#: ``rnn_implementation`` and ``hoist_inputs`` compute the same function, to float rounding).
+_MERGE_IGNORED = ("seeds", "seed_batching", "max_devices", "rnn_implementation", "hoist_inputs")
 
 
 def merge_runs(runs: Sequence[Run]) -> Run:

@@ -6,10 +6,11 @@ Every per-seed pytree (parameters, optimizer state, metrics) carries a leading a
 (``lax.map``, "sequential"); a single local seed runs as it is. A seed never talks to another seed,
 so its numbers do not depend on how many seeds share its device.
 
-``batching="auto"`` (config ``seed_batching``) picks "sequential" on CPU and "vmap" on GPU/TPU.
-On CPU, XLA runs a batched matrix product well below its plain GEMM speed, so one seed after another
-is faster (whole training steps, 3 seeds on one device: 19-27% less time; a lone seed without the
-seed axis: ~9%; measured with ``launch/bench_train_step.py``, figures and commands in the README's
+``batching="auto"`` (config ``seed_batching``) is the choice ``rnn_jax.platform.resolve_choices``
+makes for the devices' platform: "sequential" on CPU and "vmap" on GPU/TPU. On CPU, XLA runs a
+batched matrix product well below its plain GEMM speed, so one seed after another is faster
+(whole training steps, 3 seeds on one device: 19-27% less time; a lone seed without the seed axis:
+~9%; measured with ``launch/bench_train_step.py``, figures and commands in the README's
 "Performance" section). On accelerators batching keeps the device busy instead of running the
 seeds' time steps one after another; that default is reasoned, not measured (no GPU/TPU here).
 """
@@ -23,8 +24,10 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from rnn_jax import platform
+
 SEED_AXIS = "seed"
-BATCHING = ("auto", "vmap", "sequential")
+BATCHING = platform.SEED_BATCHINGS  # ("auto", "vmap", "sequential")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +47,7 @@ class SeedMesh:
     if batching not in BATCHING:
       raise ValueError(f"unknown seed batching {batching!r}; choose one of {BATCHING}")
     if batching == "auto":
-      batching = "sequential" if devices[0].platform == "cpu" else "vmap"
+      batching = platform.resolve_choices(None, backend=devices[0].platform).seed_batching
     used = devices[:min(len(devices), len(seeds))]
     return cls(tuple(int(s) for s in seeds), Mesh(np.array(used), (SEED_AXIS,)), batching)
 

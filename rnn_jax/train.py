@@ -32,7 +32,7 @@ import optax
 from absl import logging
 from ml_collections import ConfigDict
 
-from rnn_jax import checkpointing, optim, reporting, run_outputs, seed_mesh
+from rnn_jax import checkpointing, optim, platform, reporting, run_outputs, seed_mesh
 from rnn_jax import config_checks as checks
 from rnn_jax.errors import ConfigError, TrainingError
 from rnn_jax.rng_streams import DATA_STREAM, DROPOUT_STREAM, EVAL_STREAM, INIT_STREAM
@@ -113,13 +113,14 @@ def validate_config(config: ConfigDict) -> None:
     checks.check(task_class(config).validation_split is not None,
                  f"config.schedule.name 'plateau' needs a validation split, and task {config.task!r} has none; "
                  "choose another schedule")
+  platform.resolve_choices(config)  # a bad per-platform choice fails here, before data are loaded
   task_class(config).check_config(config)
 
 
-#: Config fields that only say how the seeds run, not what is computed: a run may be resumed with
-#: other values (a seed's numbers agree to float rounding, see rnn_jax.seed_mesh). Not max_devices:
-#: it can change the number of padded seed slots, and with it the checkpoint's shapes.
-PLACEMENT_KEYS = ("seed_batching",)
+#: Config fields that only say how a run executes, not what it computes (rnn_jax.platform): a run may
+#: be resumed with other values (the numbers agree to float rounding). Not max_devices (it can change
+#: the number of padded seed slots, so the checkpoint's shapes), nor matmul_dtype (it changes numbers).
+PLACEMENT_KEYS = ("seed_batching", "rnn_implementation", "hoist_inputs")
 
 
 _MISSING = object()
@@ -564,6 +565,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
     raise ConfigError(f"config.frozen_params: {unmatched[0]!r} matches no parameter; parameter paths look like "
                       "'rnn/layer_0/cell/recurrent_kernel' (glob patterns: * ? [...])")
   logging.info("Derived values (not part of the config): %s", dict(task.derived()))
+  logging.info("Platform choices: %s", platform.resolve_choices(config).describe())
   is_writer = jax.process_index() == 0
   workdir = prepare_workdir(workdir, config, is_writer)
   if is_writer:

@@ -158,14 +158,24 @@ def _download(url: str, target: Path) -> None:
     partial.unlink(missing_ok=True)
 
 
+def find_local_file(known: KnownFile, corpus: str, manual_dir: Path | None,
+                    download_dir: Path) -> Path | None:
+  """Path of `known` on disk (search order in the module docstring), or None; never downloads."""
+  cache_dir = download_dir / _DOWNLOAD_SUBDIR / corpus
+  for directory in _search_dirs(corpus, manual_dir, cache_dir):
+    if (directory / known.name).is_file():
+      return directory / known.name
+  return None
+
+
 def locate_file(known: KnownFile, corpus: str, manual_dir: Path | None,
                 download_dir: Path) -> Path:
   """Path of `known` (search order in the module docstring), downloading it if need be."""
+  found = find_local_file(known, corpus, manual_dir, download_dir)
+  if found is not None:
+    return found
   cache_dir = download_dir / _DOWNLOAD_SUBDIR / corpus
   looked_in = _search_dirs(corpus, manual_dir, cache_dir)
-  for directory in looked_in:
-    if (directory / known.name).is_file():
-      return directory / known.name
   if manual_dir is not None or not known.url:
     raise _missing_error(known, corpus, looked_in, manual_dir)
   try:
@@ -295,6 +305,19 @@ def read_split_text(builder: tfds.core.DatasetBuilder, split: str) -> str:
     raise DataError(f"prepared split {split!r} in {builder.data_path} has gaps in its chunk "
                     "indices; delete that folder to prepare it again")
   return "".join(r["text"].decode("utf-8") for r in records)
+
+
+def missing_offline(builder_cls: type[TextFilesBuilder], config: TextFilesConfig, *,
+                    manual_dir: PathLike | None = None, tfds_data_dir: PathLike | None = None) -> list[str]:
+  """The files `load_split_texts` would have to download: none when the dataset is prepared or
+  every file is on disk (checksums are checked later, by the load itself)."""
+  data_dir = resolve_tfds_dir(tfds_data_dir)
+  builder = builder_cls(config=config, data_dir=data_dir, file_format="array_record", manual_dir=manual_dir)
+  if builder.is_prepared():
+    return []
+  manual = Path(manual_dir).expanduser() if manual_dir is not None else None
+  return [known.name for known in config.files.values()
+          if find_local_file(known, config.corpus, manual, data_dir / "downloads") is None]
 
 
 def load_split_texts(builder_cls: type[TextFilesBuilder], config: TextFilesConfig, *,

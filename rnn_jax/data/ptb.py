@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from rnn_jax.data.common import (KnownFile, PathLike, TextFilesBuilder, TextFilesConfig,
-                                 load_split_texts)
+                                 load_split_texts, missing_offline)
 
 EOS = "<eos>"
 UNK = "<unk>"
@@ -102,6 +102,11 @@ def ptb_data_from_texts(texts: Mapping[str, str]) -> PtbData:
   vocab = build_vocab(tokens["train"])
   ids = {split: to_ids(tokens[split], vocab) for split in PTB_SPLITS}
   return PtbData(vocab=vocab, **ids)
+
+
+def ptb_missing_offline(manual_dir: PathLike | None = None, tfds_data_dir: PathLike | None = None) -> list[str]:
+  """The PTB files ``load_ptb`` would have to download (``common.missing_offline``); [] = loads offline."""
+  return missing_offline(RnnJaxPtb, PTB_CONFIG, manual_dir=manual_dir, tfds_data_dir=tfds_data_dir)
 
 
 def load_ptb(manual_dir: PathLike | None = None, tfds_data_dir: PathLike | None = None, *,

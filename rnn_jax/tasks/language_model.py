@@ -49,7 +49,7 @@ import numpy as np
 import optax
 
 from rnn_jax import config_checks as checks
-from rnn_jax import models, sampling
+from rnn_jax import models, platform, sampling
 from rnn_jax.rng_streams import SAMPLE_STREAM
 from rnn_jax.tasks import base
 
@@ -150,7 +150,7 @@ class _LanguageModelTask(base.Task):
         num_layers=m.num_layers, word_dropout=m.word_dropout, input_dropout=m.input_dropout,
         between_dropout=m.between_dropout, output_dropout=m.output_dropout, variational=m.variational_dropout,
         init_scale=m.get("init_scale"), tie_embeddings=m.tie_embeddings,
-        cell_kwargs=dict(m.cell_kwargs))
+        cell_kwargs=dict(m.cell_kwargs), choices=platform.resolve_choices(self.config))
 
   def init_params(self, key):
     tokens = jnp.zeros((1, int(self.config.data.window_tokens)), jnp.int32)

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from rnn_jax import cells, models
+from rnn_jax import cells, models, platform
 from rnn_jax.errors import ConfigError
 from rnn_jax.tasks import base
 from rnn_jax.tasks.language_model import top1_correct
@@ -80,7 +80,8 @@ def build_model(config, vocab_size: int):
   if m.kind == "nplm":
     return models.NPLM(vocab_size=vocab_size, embed_dim=m.embed_dim, features=m.features, activation=m.activation)
   return models.NgramRNN(vocab_size=vocab_size, embed_dim=m.embed_dim, cell_type=m.cell, features=m.features,
-                         bptt_truncation=m.bptt_truncation, cell_kwargs=dict(m.cell_kwargs))
+                         bptt_truncation=m.bptt_truncation, cell_kwargs=dict(m.cell_kwargs),
+                         choices=platform.resolve_choices(config))
 
 
 def eval_batches(rows: np.ndarray, batch_size: int) -> np.ndarray:
