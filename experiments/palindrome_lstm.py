@@ -3,6 +3,8 @@
 Command: python launch/main.py --config=experiments/palindrome_lstm.py:10   (or :20; :smoke runs in seconds)
 Runtime on a 2-core CPU, 3 seeds, alone: about 50 min at T=10, about 75 min at T=20 (estimated).
 Result: evaluation accuracy 1.000 for every seed at step 3,000 at T=10 and T=20 (docs/results/palindrome.md).
+Early stopping (off here): --config.early_stop_metric=eval/accuracy --config.early_stop_threshold=0.999, as the
+palindrome study across cells and lengths runs it (its command and sizes: launch/sweep.py).
 """
 from ml_collections import ConfigDict
 

@@ -5,9 +5,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
-from rnn_jax import cells, layers
+from rnn_jax import cells, layers, platform
 
 Array = jax.Array
 
@@ -19,6 +20,41 @@ def symmetric_uniform(scale: float) -> nn.initializers.Initializer:
     return jax.random.uniform(key, shape, dtype, minval=-scale, maxval=scale)
 
   return init
+
+
+def spectral_radius(matrix: Array) -> Array:
+  """``max |eigenvalue|`` of a square ``[n, n]`` matrix, as a float32 scalar, on every backend.
+
+  The eigenvalues of a non-symmetric matrix come from NumPy on the host (``jax.pure_callback``):
+  ``jnp.linalg.eig`` is not implemented on every backend (TPU has none), and a power iteration
+  converges slowly, or not at all, when the largest eigenvalues are a complex pair of equal modulus
+  -- the usual case for a random matrix. Computed in float64; called once per matrix at initialisation.
+  """
+  def host(m):
+    return np.asarray(np.max(np.abs(np.linalg.eigvals(np.asarray(m, np.float64)))), np.float32)
+
+  return jax.pure_callback(host, jax.ShapeDtypeStruct((), jnp.float32), matrix, vmap_method="sequential")
+
+
+def with_spectral_radius(init: nn.initializers.Initializer, radius: float) -> nn.initializers.Initializer:
+  """``init``, then the ``[n, n]`` matrix rescaled so that its spectral radius is ``radius``.
+
+  An echo-state network's reservoir (Jaeger 2001): the radius sets how fast the state forgets its
+  inputs (below 1 the echo of an input fades geometrically, as ``radius^t`` in the linear regime).
+  For a fused gate kernel wrap the per-block init (``cells.stacked_init`` applies it per
+  ``[n, n]`` gate block), so each block gets the radius.
+  """
+  if not radius > 0:
+    raise ValueError(f"spectral radius must be > 0, got {radius!r}")
+
+  def init_fn(key, shape, dtype=jnp.float32):
+    if len(shape) != 2 or shape[0] != shape[1]:
+      raise ValueError(f"a spectral radius needs a square matrix, got shape {tuple(shape)}")
+    matrix = init(key, shape, dtype)
+    rho = spectral_radius(matrix.astype(jnp.float32))
+    return (matrix * jnp.where(rho > 0, radius / rho, 1.0).astype(dtype)).astype(dtype)
+
+  return init_fn
 
 
 INITIALIZERS = {
@@ -52,6 +88,14 @@ class SequenceClassifier(nn.Module):
     cell_type, features, num_layers, bidirectional, cell_kwargs: see ``layers.StackedRNN``.
     kernel_init: config name of the initializer for every weight matrix (input, recurrent, output;
       see ``make_initializer``); biases start at zero.
+    recurrent_spectral_radius: None (default), or the spectral radius every recurrent ``[n, n]``
+      matrix (each gate block) is rescaled to after ``kernel_init`` (``with_spectral_radius``; the
+      echo-state network's reservoir).
+    choices: the run's ``platform.Choices`` (None: this machine's); see ``layers.StackedRNN``.
+
+  Call: ``(tokens [batch, time], seq_lengths [batch] or None) -> logits [batch, classes]``. With
+  ``seq_lengths`` (right padding) the final state is each sequence's own: ``h`` after its last
+  valid element, and for the backward direction ``h`` after its first (``layers.RNNLayer``).
   """
 
   vocab_size: int
@@ -63,15 +107,20 @@ class SequenceClassifier(nn.Module):
   bidirectional: bool = False
   kernel_init: str = "lecun_normal"
   cell_kwargs: Any = None
+  recurrent_spectral_radius: float | None = None
+  choices: platform.Choices | None = None
 
   @nn.compact
   def __call__(self, tokens: Array, seq_lengths: Array | None = None) -> Array:
     init = make_initializer(self.kernel_init)
     x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(tokens)  # [batch, time, embed]
     cell_kwargs = {"kernel_init": init, "recurrent_kernel_init": init, **dict(self.cell_kwargs or {})}
+    if self.recurrent_spectral_radius is not None:
+      cell_kwargs["recurrent_kernel_init"] = with_spectral_radius(cell_kwargs["recurrent_kernel_init"],
+                                                                  self.recurrent_spectral_radius)
     carries, _ = layers.StackedRNN(self.cell_type, self.features, num_layers=self.num_layers,
                                    bidirectional=self.bidirectional, cell_kwargs=cell_kwargs,
-                                   name="rnn")(x, seq_lengths=seq_lengths)
+                                   choices=self.choices, name="rnn")(x, seq_lengths=seq_lengths)
     last = carries[-1]
     h = layers.bidirectional_final_hidden(last) if self.bidirectional else layers.final_hidden(last)
     return nn.Dense(self.num_classes, kernel_init=init, name="head")(h)  # [batch, classes]
@@ -106,6 +155,7 @@ class LanguageModel(nn.Module):
     init_scale: if set, *every* parameter starts U(-init_scale, init_scale) (Zaremba et al. use
       0.1 / 0.05 / 0.04 for small / medium / large); otherwise Flax's defaults.
     tie_embeddings: the output layer reuses the embedding matrix (plus its own bias).
+    choices: the run's ``platform.Choices`` (None: this machine's); see ``layers.StackedRNN``.
 
   Call: ``(tokens [batch, time], carry=None, deterministic=True) -> (carry, logits [batch, time, vocab])``.
   The carry is one entry per layer and is passed from one window to the next for truncated BPTT.
@@ -124,6 +174,7 @@ class LanguageModel(nn.Module):
   init_scale: float | None = None
   tie_embeddings: bool = False
   cell_kwargs: Any = None
+  choices: platform.Choices | None = None
 
   def setup(self):
     if self.tie_embeddings and self.embed_dim != self.features:
@@ -138,7 +189,7 @@ class LanguageModel(nn.Module):
     self.rnn = layers.StackedRNN(self.cell_type, self.features, num_layers=self.num_layers,
                                  input_dropout=self.input_dropout, between_dropout=self.between_dropout,
                                  output_dropout=self.output_dropout, variational=self.variational,
-                                 cell_kwargs={**inits, **dict(self.cell_kwargs or {})})
+                                 cell_kwargs={**inits, **dict(self.cell_kwargs or {})}, choices=self.choices)
     if self.tie_embeddings:
       self.output_bias = self.param("output_bias", out_inits.get("bias_init", nn.initializers.zeros_init()),
                                     (self.vocab_size,))
@@ -236,6 +287,7 @@ class NgramRNN(nn.Module):
     features: H, default 128.
     bptt_truncation: k >= 1 or None (full BPTT).
     cell_kwargs: extra cell attributes (initialisers, ``forget_bias``...).
+    choices: the run's ``platform.Choices`` (None: this machine's); see ``layers.StackedRNN``.
 
   Call: ``(context [batch, n-1] ids) -> logits [batch, vocab]``.
   """
@@ -246,11 +298,13 @@ class NgramRNN(nn.Module):
   features: int = 128
   bptt_truncation: int | None = None
   cell_kwargs: Any = None
+  choices: platform.Choices | None = None
 
   @nn.compact
   def __call__(self, context: Array) -> Array:
     x = nn.Embed(self.vocab_size, self.embed_dim, name="embed")(context)  # [batch, n-1, D]
     # parent=None: the layer adopts the cell, so its parameters read rnn/cell/...
-    cell = cells.make_cell(self.cell_type, self.features, parent=None, **dict(self.cell_kwargs or {}))
-    carry, _ = layers.RNNLayer(cell, bptt_truncation=self.bptt_truncation, name="rnn")(x)
+    cell = cells.make_cell(self.cell_type, self.features, parent=None,
+                           **layers.cell_kwargs_with_dtype(self.cell_kwargs, self.choices))
+    carry, _ = layers.RNNLayer(cell, bptt_truncation=self.bptt_truncation, choices=self.choices, name="rnn")(x)
     return nn.Dense(self.vocab_size, name="head")(layers.final_hidden(carry))  # [batch, vocab]

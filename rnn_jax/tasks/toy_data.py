@@ -78,14 +78,28 @@ def _palindrome_draws(key: Array, batch_size: int, length: int) -> tuple[Array, 
 @functools.partial(jax.jit, static_argnames=("length",))
 def _palindrome_from_draws(digits: Array, flips: Array, length: int) -> tuple[Array, Array]:
   """The deterministic part: builds (inputs [batch, 4T+1], labels [batch]) from the draws."""
-  batch_size, num_digits = digits.shape
+  total = palindrome_input_length(length) + 1                              # 4T+2
+  full = _padded_palindromes(digits, digits.shape[1], flips, total, total)  # [B, 4T+2]
+  return (full[:, :-1] + 1).astype(jnp.int32), full[:, -1].astype(jnp.int32)
+
+
+def _padded_palindromes(digits: Array, num_digits, flips: Array, total, width: int) -> Array:
+  """Each sample's palindrome s + reversed(s), left-padded with -1 to ``total`` symbols, in ``width`` slots.
+
+  ``digits`` [B, k]: only the first ``num_digits`` (a scalar or [B]) of each row are used;
+  ``total`` (a scalar or [B], at most ``width``) is 4T+2 of the sample's T. Slots from ``total``
+  on (right padding of a shorter sample) hold -1 too. Returns int32 [B, width].
+  """
+  batch_size, k = digits.shape
+  used = jnp.arange(k)[None, :] < jnp.reshape(num_digits, (-1, 1))        # [B or 1, k]
   # Bits of each digit, MSB first, in 4 slots per digit; slots past the digit's width are invalid.
   widths = 1 + (digits >= 2) + (digits >= 4) + (digits >= 8)               # [B, k]: len(bin(d)) - 2
+  widths = jnp.where(used, widths, 0)                                      # unused digits: no bits
   shifts = widths[:, :, None] - 1 - jnp.arange(_MAX_DIGIT_BITS)            # [B, k, 4]
   bits = (digits[:, :, None] >> jnp.maximum(shifts, 0)) & 1                # [B, k, 4]
   valid = shifts >= 0                                                      # [B, k, 4]
-  bits = bits.reshape(batch_size, num_digits * _MAX_DIGIT_BITS)            # [B, 4k]
-  valid = valid.reshape(batch_size, num_digits * _MAX_DIGIT_BITS)          # [B, 4k]
+  bits = bits.reshape(batch_size, k * _MAX_DIGIT_BITS)                     # [B, 4k]
+  valid = valid.reshape(batch_size, k * _MAX_DIGIT_BITS)                   # [B, 4k]
 
   # s = concatenated binary strings: move the valid slots to the front, keeping their order.
   order = jnp.argsort(~valid, axis=1, stable=True)                         # [B, 4k]
@@ -97,14 +111,13 @@ def _palindrome_from_draws(digits: Array, flips: Array, length: int) -> tuple[Ar
   reversed_s = jnp.take_along_axis(s, jnp.clip(n - 1 - j, 0), axis=1)      # [B, 4k]
   s = jnp.where(flips[:, None], reversed_s, s)                             # [B, 4k]
 
-  # s + reversed(s), right-aligned in 4T+2 symbols and left-padded with -1. Counting positions
-  # from the right end (r = 0 is the last symbol), the palindrome holds s[r] for r < n and
-  # s[2n-1-r] for n <= r < 2n.
-  total = palindrome_input_length(length) + 1                              # 4T+2
-  r = total - 1 - jnp.arange(total)                                        # [4T+2]
-  source = jnp.clip(jnp.where(r < n, r, 2 * n - 1 - r), 0, s.shape[1] - 1) # [B, 4T+2]
-  full = jnp.where(r < 2 * n, jnp.take_along_axis(s, source, axis=1), -1)  # [B, 4T+2]
-  return (full[:, :-1] + 1).astype(jnp.int32), full[:, -1].astype(jnp.int32)
+  # s + reversed(s), right-aligned in `total` symbols and left-padded with -1. Counting positions
+  # from the sample's right end (r = 0 is its last symbol), the palindrome holds s[r] for r < n
+  # and s[2n-1-r] for n <= r < 2n; r < 0 lies past the sample's end.
+  r = jnp.reshape(total, (-1, 1)) - 1 - jnp.arange(width)                  # [B or 1, width]
+  source = jnp.clip(jnp.where(r < n, r, 2 * n - 1 - r), 0, s.shape[1] - 1) # [B, width]
+  inside = (r >= 0) & (r < 2 * n)                                          # [B, width]
+  return jnp.where(inside, jnp.take_along_axis(s, source, axis=1), -1)    # [B, width]
 
 
 @_static
@@ -133,6 +146,37 @@ def palindrome_batch(key: Array, batch_size: int, length: int) -> tuple[Array, A
   """
   digits, flips = _palindrome_draws(key, batch_size, length)
   return _palindrome_from_draws(digits, flips, length)
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "min_length", "max_length"))
+def variable_palindrome_batch(key: Array, batch_size: int, min_length: int, max_length: int
+                              ) -> tuple[Array, Array, Array]:
+  """Palindromes whose length T varies inside the batch, right-padded to the longest possible.
+
+  Each sample draws its T uniformly from the even integers in ``[min_length, max_length]`` and is
+  then exactly ``palindrome_batch``'s sample of that T (its 4T+1 inputs, left padding included,
+  and its label) -- the same digits and flip give the same symbols. The batch is right-padded
+  with 0 to ``4 * max_length + 1`` columns; ``seq_lengths`` = 4T+1 says where each sample ends
+  (the model must not read past it: ``SequenceClassifier(..., seq_lengths)``).
+
+  Returns:
+    inputs: int32 [batch_size, 4*max_length+1] in {0, 1, 2}; labels: int32 [batch_size] in {0, 1};
+    seq_lengths: int32 [batch_size], each 4T+1.
+  """
+  check_palindrome_length(min_length)
+  check_palindrome_length(max_length)
+  if min_length > max_length:
+    raise ValueError(f"palindrome: min_length {min_length} > max_length {max_length}")
+  length_key, draw_key = jax.random.split(key)
+  choices = (max_length - min_length) // 2 + 1
+  lengths = min_length + 2 * jax.random.randint(length_key, (batch_size,), 0, choices, dtype=jnp.int32)  # [B]
+  digits, flips = _palindrome_draws(draw_key, batch_size, max_length)      # [B, max/2], [B]
+  seq_lengths = 4 * lengths + 1                                            # [B]
+  width = palindrome_input_length(max_length) + 1                         # 4 max + 2
+  full = _padded_palindromes(digits, lengths // 2, flips, seq_lengths + 1, width)  # [B, 4 max + 2]
+  inputs = jnp.where(jnp.arange(width - 1)[None, :] < seq_lengths[:, None], full[:, :-1] + 1, 0)
+  labels = jnp.take_along_axis(full, seq_lengths[:, None], axis=1)[:, 0]   # symbol 4T+1 of each sample
+  return inputs.astype(jnp.int32), labels.astype(jnp.int32), seq_lengths
 
 
 # ------------------------------------------------------------------------------------------------
