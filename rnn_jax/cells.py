@@ -18,14 +18,13 @@ recurrentgemma, so long sequences do not accumulate bfloat16 rounding.
 """
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, ClassVar
 
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
-from jax import lax
 
+from rnn_jax import fused_loop as fl
 from rnn_jax.errors import ConfigError
 
 Array = jax.Array
@@ -66,124 +65,6 @@ def _gate_bias_init(base: Initializer, gate_index: int, num_gates: int, value: f
   return init_fn
 
 
-# ------------------------------------------------------------------ fused sequence loop (custom VJP)
-#
-# ``fused_sequence`` runs a whole sequence with a hand-written backward pass instead of autodiff
-# through ``lax.scan``. Measured on CPU (see the README performance section) autodiff through the
-# scan (a) stores many residuals per step, several of them twice, (b) accumulates the recurrent
-# weight gradient with one small matmul per step, and (c) with a hoisted input projection
-# materialises a ``[time, batch, blocks*n]`` array that is written once and read back step by step.
-# Here the forward loop stores only the carries and the activated gates; the backward loop
-# computes only the gate cotangents and the carry cotangents (one ``[batch, blocks*n] x
-# [blocks*n, n]`` matmul per step); every weight gradient is one large matmul after the loop.
-#
-# A cell opts in with a ``_FusedSpec``: ``fwd(rec, carry, zx) -> (new_carry, res)`` (one step from
-# the input-path pre-activations ``zx``), ``bwd(rec, res, prev_carry, d_new_carry) ->
-# (d_prev_carry, dzx, extra)`` (``dzx``: cotangent of ``zx``) and ``rec_grads(rec, prev_carries,
-# dzx_all, res_all, extra_all) -> cotangent of rec``. Carries are tuples of ``[batch, n]`` arrays;
-# the last element is ``h``.
-
-
-class _FusedSpec:
-  """Static description of a cell's step for ``_fused_loop`` (hashable: it is a nondiff argument)."""
-
-  def __init__(self, name, fwd, bwd, rec_grads, dtype):
-    self.name, self.fwd, self.bwd, self.rec_grads, self.dtype = name, fwd, bwd, rec_grads, dtype
-
-  def _key(self):
-    return (self.name, None if self.dtype is None else jnp.dtype(self.dtype).name)
-
-  def __hash__(self):
-    return hash(self._key())
-
-  def __eq__(self, other):
-    return isinstance(other, _FusedSpec) and self._key() == other._key()
-
-
-def _mm(a: Array, b: Array, dtype, out_dtype) -> Array:
-  """``a @ b`` with the operands in the compute ``dtype`` (None: as they are), result ``out_dtype``."""
-  if dtype is not None:
-    a, b = a.astype(dtype), b.astype(dtype)
-  return jnp.dot(a, b).astype(out_dtype)
-
-
-def _previous(seq, first, reverse):
-  """The carry *before* each step, in array order: ``first`` then ``seq`` shifted by one step."""
-  if reverse:
-    return jax.tree.map(lambda s, f: jnp.concatenate([s[1:], f[None]], 0), seq, first)
-  return jax.tree.map(lambda s, f: jnp.concatenate([f[None], s[:-1]], 0), seq, first)
-
-
-def _input_path(spec, xs, wx, b):
-  """Per-step pre-activations of the input path (``wx is None``: ``xs`` is already projected)."""
-  if wx is None:
-    return xs
-  zx = _mm(xs, wx, spec.dtype, wx.dtype)
-  return zx if b is None else zx + b
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 7, 8))
-def _fused_loop(spec, xs, wx, b, rec, carry0, valid, reverse, unroll):
-  """``(final_carry, carries [time, ...])`` of the cell over time-major ``xs``; see ``_FusedSpec``."""
-  return _fused_loop_fwd(spec, xs, wx, b, rec, carry0, valid, reverse, unroll)[0]
-
-
-def _fused_loop_fwd(spec, xs, wx, b, rec, carry0, valid, reverse, unroll):
-  def body(carry, inputs):
-    x, v = inputs
-    zx = _input_path(spec, x, wx, b)  # per step: no [time, batch, blocks*n] buffer
-    new, res = spec.fwd(rec, carry, zx)
-    if v is not None:
-      new = tuple(jnp.where(v[:, None], a, o) for a, o in zip(new, carry))
-    return new, (new, res)
-
-  final, (carries, res) = lax.scan(body, carry0, (xs, valid), reverse=reverse, unroll=unroll)
-  return (final, carries), (xs, wx, b, rec, carry0, carries, res, valid)
-
-
-def _fused_loop_bwd(spec, reverse, unroll, residuals, cotangents):
-  xs, wx, b, rec, carry0, carries, res, valid = residuals
-  d_final, d_carries = cotangents
-  prev = _previous(carries, carry0, reverse)
-
-  def body(d_carry, inputs):
-    d_out, r, p, v = inputs
-    d = tuple(a + o for a, o in zip(d_carry, d_out))
-    if v is None:
-      return _bwd_step(spec, rec, r, p, d)
-    keep = v[:, None]
-    d_new = tuple(jnp.where(keep, a, jnp.zeros_like(a)) for a in d)
-    d_prev, dzx, extra = spec.bwd(rec, r, p, d_new)
-    # Padding steps pass the carry (and its cotangent) through unchanged.
-    d_prev = tuple(dp + jnp.where(keep, jnp.zeros_like(a), a) for dp, a in zip(d_prev, d))
-    return d_prev, (dzx, extra)
-
-  d_carry0, (dzx, extra) = lax.scan(body, d_final, (d_carries, res, prev, valid),
-                                    reverse=not reverse, unroll=unroll)
-  d_rec = spec.rec_grads(rec, prev, dzx, res, extra)
-  if wx is None:
-    dxs, dwx, db = dzx.astype(xs.dtype), None, None
-  else:
-    flat_x = xs.reshape(-1, xs.shape[-1])
-    flat_dz = dzx.reshape(-1, dzx.shape[-1])
-    dxs = _mm(dzx, wx.T, spec.dtype, xs.dtype)
-    dwx = _mm(flat_x.T, flat_dz, spec.dtype, wx.dtype)
-    db = None if b is None else jnp.sum(flat_dz, 0).astype(b.dtype)
-  return dxs, dwx, db, d_rec, d_carry0, None
-
-
-def _bwd_step(spec, rec, r, p, d):
-  d_prev, dzx, extra = spec.bwd(rec, r, p, d)
-  return d_prev, (dzx, extra)
-
-
-_fused_loop.defvjp(_fused_loop_fwd, _fused_loop_bwd)
-
-
-def _flat(a: Array) -> Array:
-  return a.reshape(-1, a.shape[-1])
-
-
 FORGET_GATES = ("learned", "zero", "one")
 
 
@@ -213,7 +94,7 @@ def _lstm_spec(n, dtype, forget_gate):
   def fwd(rec, carry, zx):
     (w,) = rec
     c, h = carry
-    gates = _lstm_gates(zx + _mm(h, w, dtype, c.dtype), n, forget_gate)
+    gates = _lstm_gates(zx + fl.matmul(h, w, dtype, c.dtype), n, forget_gate)
     return _lstm_update(*gates, c), jnp.concatenate(gates, -1)
 
   def bwd(rec, gates, prev, d):
@@ -228,20 +109,20 @@ def _lstm_spec(n, dtype, forget_gate):
     # f * (1 - f) is exactly 0 for f in {0, 1}, so the learned gate's formula serves all three.
     dz = jnp.concatenate([dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f),
                           dc * i * (1.0 - g * g), dh * tc * o * (1.0 - o)], -1)
-    return (dc * f, _mm(dz, w.T, dtype, dh.dtype)), dz, ()
+    return (dc * f, fl.matmul(dz, w.T, dtype, dh.dtype)), dz, ()
 
   def rec_grads(rec, prev, dz, res, extra):
     (w,) = rec
-    return (_mm(_flat(prev[1]).T, _flat(dz), dtype, w.dtype),)
+    return (fl.matmul(fl.flat(prev[1]).T, fl.flat(dz), dtype, w.dtype),)
 
-  return _FusedSpec(("lstm", n, forget_gate), fwd, bwd, rec_grads, dtype)
+  return fl.FusedSpec(("lstm", n, forget_gate), fwd, bwd, rec_grads, dtype)
 
 
 def _gru_reset_after_spec(n, dtype, with_bias):
   def fwd(rec, carry, zx):
     w, bg = rec
     (h,) = carry
-    r_all = _mm(h, w, dtype, h.dtype)
+    r_all = fl.matmul(h, w, dtype, h.dtype)
     zr = jax.nn.sigmoid(zx[:, :2 * n] + r_all[:, :2 * n])
     z, r = zr[:, :n], zr[:, n:]
     hg = r_all[:, 2 * n:]
@@ -258,26 +139,26 @@ def _gru_reset_after_spec(n, dtype, with_bias):
     dag = dh * (1.0 - z) * (1.0 - g * g)
     dzr = jnp.concatenate([dh * (h - g) * z * (1.0 - z), dag * hg * r * (1.0 - r)], -1)
     d_rec = jnp.concatenate([dzr, dag * r], -1)
-    dh_prev = dh * z + _mm(d_rec, w.T, dtype, dh.dtype)
+    dh_prev = dh * z + fl.matmul(d_rec, w.T, dtype, dh.dtype)
     return (dh_prev,), jnp.concatenate([dzr, dag], -1), d_rec
 
   def rec_grads(rec, prev, dzx, res, d_rec):
     w, bg = rec
-    dw = _mm(_flat(prev[0]).T, _flat(d_rec), dtype, w.dtype)
-    dbg = jnp.sum(_flat(d_rec[..., 2 * n:]), 0).astype(bg.dtype) if with_bias else None
+    dw = fl.matmul(fl.flat(prev[0]).T, fl.flat(d_rec), dtype, w.dtype)
+    dbg = jnp.sum(fl.flat(d_rec[..., 2 * n:]), 0).astype(bg.dtype) if with_bias else None
     return dw, dbg
 
-  return _FusedSpec(("gru_ra", n, with_bias), fwd, bwd, rec_grads, dtype)
+  return fl.FusedSpec(("gru_ra", n, with_bias), fwd, bwd, rec_grads, dtype)
 
 
 def _gru_reset_before_spec(n, dtype):
   def fwd(rec, carry, zx):
     (w,) = rec
     (h,) = carry
-    zr = jax.nn.sigmoid(zx[:, :2 * n] + _mm(h, w[:, :2 * n], dtype, h.dtype))
+    zr = jax.nn.sigmoid(zx[:, :2 * n] + fl.matmul(h, w[:, :2 * n], dtype, h.dtype))
     z, r = zr[:, :n], zr[:, n:]
     rh = r * h
-    g = jnp.tanh(zx[:, 2 * n:] + _mm(rh, w[:, 2 * n:], dtype, h.dtype))
+    g = jnp.tanh(zx[:, 2 * n:] + fl.matmul(rh, w[:, 2 * n:], dtype, h.dtype))
     return (z * h + (1.0 - z) * g,), jnp.concatenate([z, r, g], -1)
 
   def bwd(rec, res, prev, d):
@@ -286,21 +167,21 @@ def _gru_reset_before_spec(n, dtype):
     (dh,) = d
     z, r, g = (res[:, k * n:(k + 1) * n] for k in range(3))
     dag = dh * (1.0 - z) * (1.0 - g * g)
-    d_rh = _mm(dag, w[:, 2 * n:].T, dtype, dh.dtype)
+    d_rh = fl.matmul(dag, w[:, 2 * n:].T, dtype, dh.dtype)
     dzr = jnp.concatenate([dh * (h - g) * z * (1.0 - z), d_rh * h * r * (1.0 - r)], -1)
-    dh_prev = dh * z + d_rh * r + _mm(dzr, w[:, :2 * n].T, dtype, dh.dtype)
+    dh_prev = dh * z + d_rh * r + fl.matmul(dzr, w[:, :2 * n].T, dtype, dh.dtype)
     return (dh_prev,), jnp.concatenate([dzr, dag], -1), ()
 
   def rec_grads(rec, prev, dzx, res, extra):
     (w,) = rec
-    h = _flat(prev[0])
-    rh = _flat(res[..., n:2 * n]) * h
-    dzx = _flat(dzx)
-    dw_zr = _mm(h.T, dzx[:, :2 * n], dtype, w.dtype)
-    dw_g = _mm(rh.T, dzx[:, 2 * n:], dtype, w.dtype)
+    h = fl.flat(prev[0])
+    rh = fl.flat(res[..., n:2 * n]) * h
+    dzx = fl.flat(dzx)
+    dw_zr = fl.matmul(h.T, dzx[:, :2 * n], dtype, w.dtype)
+    dw_g = fl.matmul(rh.T, dzx[:, 2 * n:], dtype, w.dtype)
     return (jnp.concatenate([dw_zr, dw_g], -1),)
 
-  return _FusedSpec(("gru_rb", n), fwd, bwd, rec_grads, dtype)
+  return fl.FusedSpec(("gru_rb", n), fwd, bwd, rec_grads, dtype)
 
 
 class RecurrentCell(nn.Module):
@@ -364,7 +245,7 @@ class RecurrentCell(nn.Module):
     raise NotImplementedError
 
   @nn.nowrap
-  def fused_spec(self) -> _FusedSpec | None:
+  def fused_spec(self) -> fl.FusedSpec | None:
     """The cell's hand-differentiated step for ``fused_sequence``; None: not available."""
     return None
 
@@ -375,7 +256,7 @@ class RecurrentCell(nn.Module):
 
     ``inputs`` ``[time, batch, in]``, ``valid`` ``[time, batch]`` (None: all valid); returns
     ``(final_carry, outputs [time, batch, n])`` -- the same function as ``nn.scan`` over ``step``
-    (padding steps freeze the carry and output zeros), computed by ``_fused_loop``.
+    (padding steps freeze the carry and output zeros), computed by ``fl.fused_loop``.
     ``hoist_inputs``: compute the input path of all steps before the loop (one large matmul)
     instead of inside it, step by step.
     """
@@ -393,7 +274,7 @@ class RecurrentCell(nn.Module):
       wx = wx.astype(jnp.promote_types(wx.dtype, state))
       b = None if b is None else b.astype(jnp.promote_types(b.dtype, state))
     carry_t = tuple(carry) if self.carry_has_cell_state else (carry,)
-    final, carries = _fused_loop(spec, xs, wx, b, self._fused_rec_params(), carry_t, valid,
+    final, carries = fl.fused_loop(spec, xs, wx, b, self._fused_rec_params(), carry_t, valid,
                                  reverse, unroll)
     outputs = carries[-1]
     if valid is not None:
