@@ -66,8 +66,10 @@ def test_a_run_started_before_the_choice_fields_existed_still_resumes(tmp_path):
     del old[field]
   (tmp_path / "config.json").write_text(json.dumps(old))
   train.prepare_workdir(tmp_path, config, is_writer=False)
-  config.hoist_inputs = True  # an explicit choice is a different config
-  with pytest.raises(ConfigError, match="differs in hoist_inputs"):
+  config.hoist_inputs = True  # how the layer runs, not what it computes: a resume may change it
+  train.prepare_workdir(tmp_path, config, is_writer=False)
+  config.matmul_dtype = "bfloat16"  # changes the numbers: a different config
+  with pytest.raises(ConfigError, match="differs in matmul_dtype"):
     train.prepare_workdir(tmp_path, config, is_writer=False)
 
 
