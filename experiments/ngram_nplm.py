@@ -1,37 +1,8 @@
-"""Neural probabilistic language model (Bengio et al. 2003) on Penn Treebank 4-grams (CMU 10-707 HW3).
+"""Neural probabilistic language model (Bengio et al. 2003) on PTB 4-grams; argument: D=,H=,act=linear|tanh,smoke.
 
-Command (the argument: any of D=<embedding>, H=<hidden units>, act=linear|tanh, smoke, comma-separated):
-  RNN_JAX_DATA_DIR=../shared/data python launch/main.py --config=experiments/ngram_nplm.py            # D=16 H=128 linear
-  RNN_JAX_DATA_DIR=../shared/data python launch/main.py --config=experiments/ngram_nplm.py:H=256      # issue 15 D.1
-  RNN_JAX_DATA_DIR=../shared/data python launch/main.py --config=experiments/ngram_nplm.py:act=tanh   # issue 15 D.2
-  RNN_JAX_DATA_DIR=../shared/data python launch/main.py --config=experiments/ngram_nplm.py:D=2        # issue 15 D.6
-  python launch/main.py --config=experiments/ngram_nplm.py:smoke                                      # seconds, for checks
-Then: python launch/ngram_analysis.py --workdir=runs/ngram_nplm_linear_D16_H128 (neighbours, embedding
-plots, generation); python launch/count_params.py --config=experiments/ngram_nplm.py (parameters).
-
-Model (rnn_jax/models.py NPLM): the 3 context words share one embedding of D = 16, concatenated
-(48) -> H = 128 hidden units, linear (default) or tanh -> softmax over the 8,000 types. 1,166,272
-parameters at the defaults, 1,032,000 of them in the softmax layer (128 x 8,000 + 8,000). The
-report counts 264,767 for its model: less than our softmax layer alone, so its figure cannot
-include a full H x 8,000 output layer with biases; we count every trainable array.
-Data (rnn_jax/data/ngrams.py): 845,453 training 4-grams of START/END-marked PTB sentences, 7,999
-words + UNK. Training (rnn_jax/tasks/ngram.py): SGD, lr 1.0 on the batch-mean cross-entropy, batch
-512 (1,651 steps per epoch), 4 epochs, each a new permutation of the training 4-grams; gradient
-norm clipped at 5 (a guard against a blow-up of the wide linear models; whether it acts is not
-measured). Metrics after
-every epoch: cross-entropy (nats), perplexity = exp(cross-entropy), top-1 accuracy on valid and on
-a fixed subset of 65,536 training 4-grams; the final evaluation (valid, test, train subset) uses
-the best-by-validation parameters. 3 seeds, one after another on a CPU.
-
-Expected runtime on the 2-core CPU, 3 seeds: not yet measured. Estimate: ~15 minutes at H = 128,
-from 42.5 ms per step (the fastest of 100 steps; median 90 ms with the CPU shared by other jobs,
-load average 7.6) x 1,651 steps x 4 epochs x 3 seeds, plus ~4 s of evaluation per epoch and seed:
-  RNN_JAX_DATA_DIR=../shared/data python launch/bench_train_step.py --config=experiments/ngram_nplm.py \
-      --config.seeds='(0,)' --batchings=auto --repeats=100
-The softmax layer dominates the step and grows with H: H = 512 ran 2.4-3.3x slower per step in a
-scratch probe of the trainer's step (6.2 vs 15-20 steps/s, same shared CPU), so ~40 minutes for 3
-seeds -- over the ~15-minute budget.
-Expected result: not yet measured. The report found H = 256 best among linear H = 128/256/512.
+Command: python launch/main.py --config=experiments/ngram_nplm.py   (e.g. :H=256, :act=tanh, :D=2, :smoke)
+Runtime on a 2-core CPU, 3 seeds: not yet measured (estimated ~15 min at H = 128, ~40 min at H = 512; docs/results/ngram.md).
+Result: not yet measured (docs/results/ngram.md).
 """
 from ml_collections import ConfigDict, config_dict
 

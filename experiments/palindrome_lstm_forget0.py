@@ -1,8 +1,5 @@
 """Binary palindromes with an LSTM whose forget gate is forced to 0; otherwise exactly `palindrome_lstm.py`.
 
-With ``f_t = 0`` the memory cell keeps nothing of ``c_{t-1}`` (``c_t = i_t ⊙ g_t``); the label (the first
-non-padding symbol) must then be carried through ``h`` alone.
-
 Command: python launch/main.py --config=experiments/palindrome_lstm_forget0.py:10   (or :20, or :smoke)
 Runtime on a 2-core CPU: not yet measured.
 Result: not yet measured (the forget-gate ablation of issue 16, against `palindrome_lstm.py` at T = 10).

@@ -1,8 +1,5 @@
 """Binary palindromes with an LSTM whose forget gate is forced to 1; otherwise exactly `palindrome_lstm.py`.
 
-With ``f_t = 1`` the memory cell never forgets (``c_t = c_{t-1} + i_t ⊙ g_t``, the 1997 LSTM without a
-forget gate): the gradient along the cell path passes unchanged, but ``c`` can grow without bound.
-
 Command: python launch/main.py --config=experiments/palindrome_lstm_forget1.py:10   (or :20, or :smoke)
 Runtime on a 2-core CPU: not yet measured.
 Result: not yet measured (the forget-gate ablation of issue 16, against `palindrome_lstm.py` at T = 10).
