@@ -112,3 +112,14 @@ def value(config, dotted: str) -> Any:
   """The field's value, or None when the config does not define it."""
   found = _get(config, dotted, False)
   return None if found is _MISSING else found
+
+
+def flat(tree: dict, prefix: str = "") -> dict:
+  """A config as dotted fields: ``{"model": {"cell": "lstm"}}`` -> ``{"model.cell": "lstm"}`` (empty dicts kept)."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict) and value:
+      out.update(flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out

@@ -52,7 +52,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from rnn_jax import reporting
+from rnn_jax import config_checks, reporting
 from rnn_jax.errors import UserError
 
 ARG = "arg"  # the --grid / --set key of the config argument
@@ -467,7 +467,7 @@ def _differing_key(a: Path, b: Path) -> str:
   for key in sorted(set(axes_a) | set(axes_b)):
     if axes_a.get(key) != axes_b.get(key):
       return key
-  flat = lambda p: _flatten(json.loads((p / "config.json").read_text()))
+  flat = lambda p: config_checks.flat(json.loads((p / "config.json").read_text()))
   config_a, config_b = flat(a), flat(b)
   for key in sorted(set(config_a) | set(config_b)):
     if key != "name" and config_a.get(key) != config_b.get(key):
@@ -475,11 +475,3 @@ def _differing_key(a: Path, b: Path) -> str:
   return "config"
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict) and value:
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat

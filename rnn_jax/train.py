@@ -128,17 +128,6 @@ _MISSING = object()
 _OFF_VALUES = (None, [], {}, False, "")
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-  """``{"model": {"cell": "lstm"}}`` -> ``{"model.cell": "lstm"}`` (leaves and empty dicts kept)."""
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict) and value:
-      flat.update(_flat(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = value
-  return flat
-
-
 def prepare_workdir(workdir: str | os.PathLike, config: ConfigDict, is_writer: bool) -> Path:
   """Creates the workdir, checks it is writable and holds no run of another config; writes config.json.
 
@@ -149,7 +138,7 @@ def prepare_workdir(workdir: str | os.PathLike, config: ConfigDict, is_writer: b
   config_json = config.to_json_best_effort(sort_keys=True, indent=2)
   saved = path / "config.json"
   if saved.exists():
-    previous, current = _flat(json.loads(saved.read_text())), _flat(json.loads(config_json))
+    previous, current = checks.flat(json.loads(saved.read_text())), checks.flat(json.loads(config_json))
     changed = sorted(k for k in set(previous) | set(current)
                      if k not in PLACEMENT_KEYS and previous.get(k, _MISSING) != current.get(k, _MISSING)
                      and not (k not in previous and current[k] in _OFF_VALUES))
