@@ -50,8 +50,7 @@ def main(argv):
   try:
     cells = gradient_flow.resolve_cells(config, _CELLS.value, workdir)
     out = Path(_OUT.value) if _OUT.value else gradient_flow.default_out_dir(config, cells, workdir)
-    if not cli.writable(out):
-      raise UserError(f"cannot write to --out {out}; pass a writable directory")
+    cli.require_writable(out)
   except UserError as e:
     sys.exit(f"error: {e}")
   result = {**gradient_flow.run(config, cells, workdir), "command": shlex.join(["python", *sys.argv])}

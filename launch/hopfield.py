@@ -35,8 +35,7 @@ def main(argv):
   out = Path(_OUT.value or Path("reports", "hopfield", config.name))
   try:
     hopfield.check_config(config)
-    if not cli.writable(out):
-      raise UserError(f"cannot write to --out {out}; pass a writable directory")
+    cli.require_writable(out)
   except UserError as e:
     sys.exit(f"error: {e}")
   results = hopfield.sweep(config)

@@ -118,18 +118,41 @@ def _lstm_spec(n, dtype, forget_gate):
   return fl.FusedSpec(("lstm", n, forget_gate), fwd, bwd, rec_grads, dtype)
 
 
+def _gru_reset_before_gates(zx: Array, h: Array, w: Array, matmul) -> tuple[Array, Array, Array]:
+  """``(z, r, g)`` of the reset-before GRU from the input pre-activations ``zx`` ``[..., 3n]``.
+
+  ``z = σ(zx_z + h W_hz)``, ``r = σ(zx_r + h W_hr)``, ``g = tanh(zx_g + (r ⊙ h) W_hg)``; ``w`` is the
+  ``[n, 3n]`` recurrent kernel (z, r, g) and ``matmul(a, b)`` computes ``a @ b`` in the cell's dtypes.
+  r must be known before the candidate's recurrent product, so ``w`` is used as two matmuls.
+  """
+  n = h.shape[-1]
+  z, r = jnp.split(jax.nn.sigmoid(zx[..., :2 * n] + matmul(h, w[:, :2 * n])), 2, axis=-1)
+  g = jnp.tanh(zx[..., 2 * n:] + matmul(r * h, w[:, 2 * n:]))
+  return z, r, g
+
+
+def _gru_reset_after_gates(zx: Array, rec: Array, rec_bias: Array | None) -> tuple[Array, Array, Array, Array]:
+  """``(z, r, g, hg)`` of the reset-after GRU: ``rec = h W_h`` ``[..., 3n]`` (z, r, g blocks),
+  ``hg = rec_g + b_hg``, ``g = tanh(zx_g + r ⊙ hg)``."""
+  n = rec.shape[-1] // 3
+  z, r = jnp.split(jax.nn.sigmoid(zx[..., :2 * n] + rec[..., :2 * n]), 2, axis=-1)
+  hg = rec[..., 2 * n:]
+  if rec_bias is not None:
+    hg = hg + rec_bias
+  return z, r, jnp.tanh(zx[..., 2 * n:] + r * hg), hg
+
+
+def _gru_update(z: Array, g: Array, h_prev: Array) -> Array:
+  """``h_t = z ⊙ h_{t-1} + (1 − z) ⊙ g`` (``z = 1`` keeps the old state)."""
+  return z * h_prev + (1.0 - z) * g
+
+
 def _gru_reset_after_spec(n, dtype, with_bias):
   def fwd(rec, carry, zx):
     w, bg = rec
     (h,) = carry
-    r_all = fl.matmul(h, w, dtype, h.dtype)
-    zr = jax.nn.sigmoid(zx[:, :2 * n] + r_all[:, :2 * n])
-    z, r = zr[:, :n], zr[:, n:]
-    hg = r_all[:, 2 * n:]
-    if with_bias:
-      hg = hg + bg
-    g = jnp.tanh(zx[:, 2 * n:] + r * hg)
-    return (z * h + (1.0 - z) * g,), jnp.concatenate([z, r, g, hg], -1)
+    z, r, g, hg = _gru_reset_after_gates(zx, fl.matmul(h, w, dtype, h.dtype), bg if with_bias else None)
+    return (_gru_update(z, g, h),), jnp.concatenate([z, r, g, hg], -1)
 
   def bwd(rec, res, prev, d):
     w, _ = rec
@@ -155,11 +178,8 @@ def _gru_reset_before_spec(n, dtype):
   def fwd(rec, carry, zx):
     (w,) = rec
     (h,) = carry
-    zr = jax.nn.sigmoid(zx[:, :2 * n] + fl.matmul(h, w[:, :2 * n], dtype, h.dtype))
-    z, r = zr[:, :n], zr[:, n:]
-    rh = r * h
-    g = jnp.tanh(zx[:, 2 * n:] + fl.matmul(rh, w[:, 2 * n:], dtype, h.dtype))
-    return (z * h + (1.0 - z) * g,), jnp.concatenate([z, r, g], -1)
+    z, r, g = _gru_reset_before_gates(zx, h, w, lambda a, b: fl.matmul(a, b, dtype, a.dtype))
+    return (_gru_update(z, g, h),), jnp.concatenate([z, r, g], -1)
 
   def bwd(rec, res, prev, d):
     (w,) = rec
@@ -495,29 +515,13 @@ class GRU(RecurrentCell):
     return (self.recurrent_kernel,)
 
   def step(self, h, projected):
-    n = self.features
     if self.reset_after:
-      rec = self._recurrent(h)
-      z, r = jnp.split(jax.nn.sigmoid(projected[..., :2 * n] + rec[..., :2 * n]), 2, axis=-1)
-      rec_g = rec[..., 2 * n:]
-      if self.use_bias:
-        rec_g = rec_g + self.h_bias_g.astype(self.state_dtype)
-      g = jnp.tanh(projected[..., 2 * n:] + r * rec_g)
+      bias = self.h_bias_g.astype(self.state_dtype) if self.use_bias else None
+      z, _, g, _ = _gru_reset_after_gates(projected, self._recurrent(h), bias)
     else:
-      z, r, g = self._reset_before_gates(h, projected)
-    h_new = z * h + (1.0 - z) * g
+      z, _, g = _gru_reset_before_gates(projected, h, self.recurrent_kernel, self._recurrent)
+    h_new = _gru_update(z, g, h)
     return h_new, h_new
-
-  def _reset_before_gates(self, h, projected):
-    # r must be known before the candidate's recurrent product, so the [n, 3n] kernel is used as
-    # two matmuls: [n, 2n] for (z, r), then [n, n] on r * h.
-    n = self.features
-    w = self.recurrent_kernel
-    zr = self._recurrent(h, w[:, :2 * n])
-    z, r = jnp.split(jax.nn.sigmoid(projected[..., :2 * n] + zr), 2, axis=-1)
-    rec_g = self._recurrent(r * h, w[:, 2 * n:])
-    g = jnp.tanh(projected[..., 2 * n:] + rec_g)
-    return z, r, g
 
 
 CELLS: dict[str, type[RecurrentCell]] = {

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from absl import flags
 
+from rnn_jax.errors import UserError
+
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's parsing (pass as ``app.run(main, flags_parser=parse_flags)``); a bad flag, an unknown
@@ -32,9 +34,12 @@ def one_line(message: str) -> str:
   return f"{head}: {lines[-1]}"
 
 
-def writable(path: Path) -> bool:
-  """Whether directory ``path`` exists and is writable, or could be created (checked before any work)."""
+def require_writable(path: Path, flag: str = "--out") -> None:
+  """Raise ``UserError`` unless directory ``path`` exists and is writable or could be created
+  (checked before any work, so a bad ``flag`` costs nothing)."""
   for parent in (path, *path.parents):
     if parent.exists():
-      return parent.is_dir() and os.access(parent, os.W_OK)
-  return False
+      if parent.is_dir() and os.access(parent, os.W_OK):
+        return
+      break
+  raise UserError(f"cannot write to {flag} {path}; pass a writable directory")

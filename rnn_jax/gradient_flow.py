@@ -67,6 +67,7 @@ from ml_collections import ConfigDict
 from rnn_jax import cells as cells_lib
 from rnn_jax import layers, models, train
 from rnn_jax.errors import ConfigError
+from rnn_jax import reporting
 from rnn_jax.reporting import mean_and_std
 from rnn_jax.tasks import toy_data
 
@@ -422,13 +423,8 @@ def plot(block: Mapping[str, Any], title: str, path: Path) -> Path:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
   fig.suptitle(title)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path)
-  return path
+  return reporting.save_figure(fig, path)
 
 
 def write_json(result: Mapping[str, Any], out_dir: Path) -> Path:
-  out_dir.mkdir(parents=True, exist_ok=True)
-  path = out_dir / JSON_FILE
-  path.write_text(json.dumps(result, indent=1) + "\n")
-  return path
+  return reporting.write_json(result, out_dir / JSON_FILE)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -39,6 +38,7 @@ from jax import lax
 from matplotlib.figure import Figure
 
 from rnn_jax.errors import ConfigError
+from rnn_jax import reporting
 from rnn_jax.reporting import mean_and_std
 
 Array = jax.Array
@@ -246,13 +246,8 @@ def plot(results: Mapping[str, Any], title: str, path: Path) -> Path:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize="small")
   fig.suptitle(title)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path)
-  return path
+  return reporting.save_figure(fig, path)
 
 
 def write_json(result: Mapping[str, Any], out_dir: Path) -> Path:
-  out_dir.mkdir(parents=True, exist_ok=True)
-  path = out_dir / JSON_FILE
-  path.write_text(json.dumps(result, indent=1) + "\n")
-  return path
+  return reporting.write_json(result, out_dir / JSON_FILE)

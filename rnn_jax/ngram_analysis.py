@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 
 from rnn_jax import checkpointing, sampling, trained_runs
 from rnn_jax.errors import UserError
+from rnn_jax.reporting import save_figure
 
 Array = jax.Array
 
@@ -78,7 +79,7 @@ def plot_ngram_frequencies(counts: np.ndarray, path: str | Path, order: int = 4)
   singletons = int(np.sum(counts == 1))
   ax.set_title(f"Training {order}-grams: {len(counts):,} distinct, {singletons:,} seen once", fontsize=10)
   ax.grid(True, which="major", alpha=0.3)
-  return _save(fig, path)
+  return save_figure(fig, path)
 
 
 # --- nearest neighbours ---------------------------------------------------------------------------------
@@ -183,14 +184,7 @@ def plot_embedding(embedding: np.ndarray, vocab: Sequence[str], count: int, path
   placed = place_labels(ax, points, [vocab[i] for i in range(len(points))])
   ax.set_title(f"{title}{' ' if title else ''}{len(points)} most frequent words, {len(placed)} labelled "
                "(a label that would overlap another is left out)", fontsize=10)
-  return _save(fig, path), len(placed)
-
-
-def _save(fig: Figure, path: str | Path) -> Path:
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.savefig(path)
-  return path
+  return save_figure(fig, path), len(placed)
 
 
 # --- generation -------------------------------------------------------------------------------------

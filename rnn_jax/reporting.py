@@ -769,7 +769,7 @@ def plot_learning_curves(workdir: RunLike) -> list[Path]:
     fig, ax = _new_axes()
     _draw_seeds_and_mean(ax, curves, color="C0", label="mean", seed_label="seeds", metric=metric)
     _finish_axes(ax, x_label, metric, f"{run.name}: {split} {metric}")
-    written.append(_save(fig, out_dir / f"{_file_part(split)}_{_file_part(metric)}.png"))
+    written.append(save_figure(fig, out_dir / f"{_file_part(split)}_{_file_part(metric)}.png"))
   if ("train", "perplexity") in keys and ("valid", "perplexity") in keys:
     written.append(_plot_train_valid_perplexity(run, out_dir / "perplexity_train_valid.png"))
   return written
@@ -788,7 +788,7 @@ def _plot_train_valid_perplexity(run: Run, out_path: Path) -> Path:
       label = split
     _draw_seeds_and_mean(ax, curves, color=color, label=label, metric="perplexity")
   _finish_axes(ax, x_axis, "perplexity", f"{run.name}: train and valid perplexity")
-  return _save(fig, out_path)
+  return save_figure(fig, out_path)
 
 
 def plot_comparison(workdirs: Sequence[RunLike], metric: str, split: str,
@@ -802,7 +802,7 @@ def plot_comparison(workdirs: Sequence[RunLike], metric: str, split: str,
     _, curves = learning_curves(run.records, split, metric, x_axis)
     _draw_seeds_and_mean(ax, curves, color=f"C{i % 10}", label=label, metric=metric)
   _finish_axes(ax, x_axis, metric, f"{split} {metric}")
-  return _save(fig, Path(out_path))
+  return save_figure(fig, Path(out_path))
 
 
 def format_curve_table(workdirs: Sequence[RunLike], metric: str, split: str, every: float = 0) -> str:
@@ -898,9 +898,19 @@ def _is_perplexity(metric: str) -> bool:
   return "perplexity" in metric.lower() or metric.lower() == "ppl"
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+  """Write ``fig`` to ``path`` (its folder created); returns the path."""
+  path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path)
+  return path
+
+
+def write_json(result: Mapping[str, Any], path: str | Path) -> Path:
+  """Write ``result`` as indented JSON to ``path`` (its folder created); returns the path."""
+  path = Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(result, indent=1) + "\n")
   return path
 
 
