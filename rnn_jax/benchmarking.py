@@ -776,10 +776,13 @@ def format_table(results: Sequence[Result]) -> str:
 
 
 def environment() -> dict[str, Any]:
+  """The machine and settings a benchmark ran with; first makes the process's host-memory choice
+  (``platform.keep_host_buffers``, for ours and PyTorch alike), so call it before timing anything."""
+  host_malloc = platform.keep_host_buffers()
   device = jax.devices()[0]
   info = {"jax": jax.__version__, "backend": jax.default_backend(), "device_kind": device.device_kind,
           "device_count": jax.device_count(), "cpu_count": os.cpu_count(),
-          "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "choices": platform.resolve_choices().as_dict()}
+          "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "choices": platform.resolve_choices().as_dict(), "host_malloc": host_malloc}
   try:
     info["loadavg"] = os.getloadavg()
   except OSError:

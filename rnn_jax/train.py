@@ -370,6 +370,7 @@ class _Run:
       self.checkpoints.close()
       return state, clock, start
     last = self.total
+    evals = [0.0, 0, 0]  # this launch's timed evaluation seconds and count, all evaluations
     try:
       for step in range(start, self.total):
         state, acc = self.steps.train(state, acc, self.seeds, step)
@@ -387,7 +388,12 @@ class _Run:
           acc = self.steps.zero_accumulator(state, self.seeds)
         stop = False
         if _fires(done, self.eval_every, self.total):
+          t_eval = time.perf_counter()
           results = self._evaluate(writer, state, done, final=False)
+          if evals[2] > 0:  # the launch's first evaluation compiles: not timed
+            evals[0] += time.perf_counter() - t_eval
+            evals[1] += 1
+          evals[2] += 1
           state = self._track_best(state, results)
           stop = early_stop.update(done, results)
         if done in milestones:
@@ -398,13 +404,13 @@ class _Run:
           self._check_finite(state, done)
           self.checkpoints.save(done, {"state": state, "acc": acc})
           if self.is_writer:
-            clock.advanced(time.perf_counter() - t_start, done - t_start_step).save(self.workdir, done)
+            clock.advanced(time.perf_counter() - t_start, done - t_start_step, evals[:2]).save(self.workdir, done)
         if stop:
           logging.info("Early stop at step %d: %s", done, early_stop.describe())
           last = done
           break
       if t_start is not None:
-        clock = clock.advanced(time.perf_counter() - t_start, last - t_start_step)
+        clock = clock.advanced(time.perf_counter() - t_start, last - t_start_step, evals[:2])
       self._evaluate(writer, state, last, final=True, extra=early_stop.final_fields())
       self.checkpoints.wait()
     finally:
@@ -423,7 +429,9 @@ class _Run:
               "train_examples_per_s": per_s, "examples_unit": self.task.examples_unit,
               "seeds": len(self.mesh.seeds), "devices": self.mesh.num_devices,
               "platform": jax.devices()[0].platform, "launches": clock.launches + 1,
-              "wall_clock_s": round(wall_clock, 1), "first_step": first_step, "last_step": self.total}
+              "wall_clock_s": round(wall_clock, 1), "first_step": first_step, "last_step": self.total,
+              "eval_seconds": round(clock.eval_seconds, 1), "timed_evals": clock.timed_evals,
+              "eval_share": round(clock.eval_seconds / clock.train_seconds, 4) if clock.train_seconds > 0 else None}
     (self.workdir / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
 
 
@@ -508,24 +516,32 @@ class Clock:
 
   ``train_seconds`` counts the step loop (training, logging, evaluations, checkpoints) up to the
   checkpoint, without each launch's first, compiling step; ``timed_steps`` are the steps it covers;
-  ``launches`` the launches before this one.
+  ``launches`` the launches before this one. ``eval_seconds`` is the part of ``train_seconds`` spent
+  in the periodic evaluations after each launch's first one (which compiles), ``timed_evals`` their
+  number.
   """
 
   train_seconds: float = 0.0
   timed_steps: int = 0
   launches: int = 0
+  eval_seconds: float = 0.0
+  timed_evals: int = 0
 
   FILE = "clock.json"
 
-  def advanced(self, seconds: float, steps: int) -> "Clock":
-    return dataclasses.replace(self, train_seconds=self.train_seconds + seconds, timed_steps=self.timed_steps + steps)
+  def advanced(self, seconds: float, steps: int, evals: tuple[float, int] = (0.0, 0)) -> "Clock":
+    """This clock plus ``seconds`` of the step loop over ``steps`` steps, ``evals`` = (seconds, count)
+    of the timed evaluations among them."""
+    return dataclasses.replace(self, train_seconds=self.train_seconds + seconds, timed_steps=self.timed_steps + steps,
+                               eval_seconds=self.eval_seconds + evals[0], timed_evals=self.timed_evals + evals[1])
 
   def save(self, workdir: Path, step: int) -> None:
     path = workdir / self.FILE
     entries = json.loads(path.read_text()) if path.exists() else {}
     entries = {k: v for k, v in entries.items() if int(k) < step}  # later ones belong to a killed launch
     entries[str(step)] = {"train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
-                          "launches": self.launches}
+                          "launches": self.launches, "eval_seconds": self.eval_seconds,
+                          "timed_evals": self.timed_evals}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries) + "\n")
     os.replace(tmp, path)
@@ -537,7 +553,8 @@ class Clock:
     entry = (json.loads(path.read_text()) if path.exists() else {}).get(str(step))
     if entry is None:
       return cls()
-    return cls(entry["train_seconds"], entry["timed_steps"], entry["launches"] + 1)
+    return cls(entry["train_seconds"], entry["timed_steps"], entry["launches"] + 1,
+               entry.get("eval_seconds", 0.0), entry.get("timed_evals", 0))  # absent: written before they existed
 
 
 def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
@@ -547,6 +564,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
   """
   t0 = time.perf_counter()
   validate_config(config)
+  host_malloc = platform.keep_host_buffers()  # before the first large buffer
   task = make_task(config)  # loads data: a missing file fails here, before anything is written
   unmatched = optim.unmatched_patterns(tuple(config.get("frozen_params") or ()),
                                        jax.eval_shape(task.init_params, jax.random.key(0)))
@@ -554,7 +572,7 @@ def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[s
     raise ConfigError(f"config.frozen_params: {unmatched[0]!r} matches no parameter; parameter paths look like "
                       "'rnn/layer_0/cell/recurrent_kernel' (glob patterns: * ? [...])")
   logging.info("Derived values (not part of the config): %s", dict(task.derived()))
-  logging.info("Platform choices: %s", platform.resolve_choices(config).describe())
+  logging.info("Platform choices: %s; host malloc %s", platform.resolve_choices(config).describe(), host_malloc)
   is_writer = jax.process_index() == 0
   workdir = prepare_workdir(workdir, config, is_writer)
   if is_writer:

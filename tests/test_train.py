@@ -216,6 +216,8 @@ def test_plateau_divides_exactly_after_stalled_validations_and_resumes_bit_ident
   assert read_metrics(tmp_path / "resumed") == records
   timing = json.loads((tmp_path / "resumed" / "timing.json").read_text())
   assert timing["launches"] == 2 and timing["first_step"] == 14 and timing["timed_steps"] == 28  # 2-14, 16-30
+  # Evaluations at 5, 10 | 15, 20, 25, 30: each launch's first compiles and is not timed.
+  assert timing["timed_evals"] == 4 and 0 < timing["eval_seconds"] < timing["train_seconds"]
 
 
 BAD_FIELDS = [  # (config, field override, the message's start) -- checked before anything is loaded or written
