@@ -1,8 +1,8 @@
 """Penn Treebank small LSTM (2x200, tied) with variational and word dropout, validation-driven schedule.
 
 Command: python launch/main.py --config=experiments/ptb_lstm_dropout.py --config.seeds='(0,)'   (3 seeds: drop the flag)
-Runtime on a 2-core CPU: not yet measured for the whole run (~2.4 steps/s per run with two trainings sharing the CPU).
-Result: target test perplexity <= 86 (mean of 3 seeds); runs in progress (docs/results/ptb.md).
+Runtime on a 2-core CPU: ~2.2 h per seed (53,080 steps at 6.7 steps/s beside a second training).
+Result: seed 0 test perplexity 86.08 (valid 89.65); target <= 86 for the mean of 3 seeds, seeds 1, 2 running.
 """
 from ml_collections import ConfigDict
 
