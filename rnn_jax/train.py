@@ -370,7 +370,8 @@ class _Run:
       self.checkpoints.close()
       return state, clock, start
     last = self.total
-    evals = [0.0, 0, 0]  # this launch's timed evaluation seconds and count, all evaluations
+    evals = [0.0, 0]  # this launch's timed evaluations: seconds, count
+    evaluated = False  # the launch's first evaluation compiles: not timed
     try:
       for step in range(start, self.total):
         state, acc = self.steps.train(state, acc, self.seeds, step)
@@ -390,10 +391,9 @@ class _Run:
         if _fires(done, self.eval_every, self.total):
           t_eval = time.perf_counter()
           results = self._evaluate(writer, state, done, final=False)
-          if evals[2] > 0:  # the launch's first evaluation compiles: not timed
-            evals[0] += time.perf_counter() - t_eval
-            evals[1] += 1
-          evals[2] += 1
+          if evaluated:
+            evals = [evals[0] + time.perf_counter() - t_eval, evals[1] + 1]
+          evaluated = True
           state = self._track_best(state, results)
           stop = early_stop.update(done, results)
         if done in milestones:
@@ -404,13 +404,13 @@ class _Run:
           self._check_finite(state, done)
           self.checkpoints.save(done, {"state": state, "acc": acc})
           if self.is_writer:
-            clock.advanced(time.perf_counter() - t_start, done - t_start_step, evals[:2]).save(self.workdir, done)
+            clock.advanced(time.perf_counter() - t_start, done - t_start_step, evals).save(self.workdir, done)
         if stop:
           logging.info("Early stop at step %d: %s", done, early_stop.describe())
           last = done
           break
       if t_start is not None:
-        clock = clock.advanced(time.perf_counter() - t_start, last - t_start_step, evals[:2])
+        clock = clock.advanced(time.perf_counter() - t_start, last - t_start_step, evals)
       self._evaluate(writer, state, last, final=True, extra=early_stop.final_fields())
       self.checkpoints.wait()
     finally:
@@ -539,9 +539,7 @@ class Clock:
     path = workdir / self.FILE
     entries = json.loads(path.read_text()) if path.exists() else {}
     entries = {k: v for k, v in entries.items() if int(k) < step}  # later ones belong to a killed launch
-    entries[str(step)] = {"train_seconds": self.train_seconds, "timed_steps": self.timed_steps,
-                          "launches": self.launches, "eval_seconds": self.eval_seconds,
-                          "timed_evals": self.timed_evals}
+    entries[str(step)] = dataclasses.asdict(self)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entries) + "\n")
     os.replace(tmp, path)
@@ -553,8 +551,9 @@ class Clock:
     entry = (json.loads(path.read_text()) if path.exists() else {}).get(str(step))
     if entry is None:
       return cls()
-    return cls(entry["train_seconds"], entry["timed_steps"], entry["launches"] + 1,
-               entry.get("eval_seconds", 0.0), entry.get("timed_evals", 0))  # absent: written before they existed
+    known = {f.name for f in dataclasses.fields(cls)}  # an entry from older code lacks the later fields
+    values = {k: v for k, v in entry.items() if k in known}
+    return cls(**{**values, "launches": values["launches"] + 1})
 
 
 def train_and_evaluate(config: ConfigDict, workdir: str | os.PathLike) -> dict[str, Any]:
