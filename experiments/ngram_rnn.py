@@ -1,8 +1,8 @@
 """A recurrent network on PTB 4-grams (the NPLM's data and softmax); argument: D=,H=,cell=rnn|lstm|gru,k=,smoke.
 
 Command: python launch/main.py --config=experiments/ngram_rnn.py   (e.g. :D=32, :k=1 for truncated BPTT, :smoke)
-Runtime on a 2-core CPU, 3 seeds: not yet measured (estimated ~15 min at H = 128; docs/results/ngram.md).
-Result: not yet measured (docs/results/ngram.md).
+Runtime on a 2-core CPU, 3 seeds: 16-22 min beside a PTB training (docs/results/ngram.md).
+Result: valid perplexity 178.5 +- 1.8, test 191.4 +- 1.7 (D=16); D=128: valid 155.0 +- 0.6; k=1: valid 187.7 +- 1.7.
 """
 from ml_collections import ConfigDict, config_dict
 
