@@ -42,7 +42,7 @@ distances ``>= 1`` whose norm is positive (distance 0 is left out: there the LST
             "decay_rate":       {cell: {"per_seed": {seed: slope}, "mean": m, "std": s}},
             "w_hh_decay_rate":  {cell: {...}}},
    "trained": {... the same ..., "checkpoint_step": N, "parameters": "latest" | "best",  # with a workdir
-               "finished": N >= num_train_steps},
+               "finished": the run ended (its summary.json exists: all steps, or stopped early)},
    "command": the launch command}
 """
 from __future__ import annotations
@@ -336,7 +336,7 @@ def run(config: ConfigDict, cells: Sequence[str], workdir: Path | None = None) -
   if workdir is not None:
     params, step, which = trained_params(config, workdir)
     blocks["trained"] = {**measure(config, cells, {cells[0]: params}), "checkpoint_step": step,
-                         "parameters": which, "finished": step >= config.num_train_steps}
+                         "parameters": which, "finished": (workdir / reporting.SUMMARY_FILE).is_file()}
   steps = len(next(iter(blocks["init"]["state_grad_norm"][cells[0]].values())))
   return {"config": config.name, "task": config.data.task, "length": int(config.data.length), "steps": steps,
           "batch_size": int(config.batch_size), "seeds": list(config.seeds), "cells": list(cells),

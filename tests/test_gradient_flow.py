@@ -171,7 +171,7 @@ def test_launch_with_a_trained_workdir_reads_its_checkpoint(tmp_path):
   out = tmp_path / "run" / "gradient_flow"
   result = json.loads((out / "gradient_flow.json").read_text())
   assert result["trained"]["checkpoint_step"] == config.num_train_steps
-  assert result["trained"]["parameters"] == "latest"
+  assert result["trained"]["parameters"] == "latest" and result["trained"]["finished"] is True  # summary.json
   init, trained = result["init"]["state_grad_norm"]["lstm"]["0"], result["trained"]["state_grad_norm"]["lstm"]["0"]
   assert init != trained
   assert (out / "gradient_flow_trained.png").is_file() and "trained" in proc.stdout
