@@ -1,8 +1,8 @@
 """Binary palindromes with an echo-state network: SimpleRNN with frozen input/recurrent weights (spectral radius 0.9), readout trained.
 
 Command: python launch/main.py --config=experiments/palindrome_esn.py:10   (or :6, or :smoke; T must be even)
-Runtime on a 2-core CPU: not yet measured.
-Result: not yet measured (against palindrome_rnn.py at the same T; docs/results/theory.md).
+Runtime on a 2-core CPU: 3 seeds x 3,000 steps at T = 10, 165 s with another training running (width/batch 128, early stop: $SET of docs/results/theory.md).
+Result: eval accuracy 0.665 at T = 10 (the majority rate), 0.707 at T = 6; the trained RNN 1.000 (docs/results/theory.md B1).
 """
 from experiments import palindrome_rnn
 
