@@ -577,13 +577,16 @@ def format_seed_stats_table(workdirs: Sequence[RunLike]) -> str:
   runs = [load_run(w) for w in workdirs]
   rows = []
   for label, run in zip(_labels(runs), runs):
+    per_seed = final_metrics(run.records)
     for key, values in metric_values(run).items():
       stats = seed_stats(values)
       rows.append({"experiment": label, "metric": key, "seeds": str(stats.n),
                    "mean": format_value(key, stats.mean), "std": format_value(key, stats.std),
-                   "95% CI": _format_interval(key, stats.ci)})
-  columns = ["experiment", "metric", "seeds", "mean", "std", "95% CI"]
-  return _markdown_table(columns, rows, left_aligned={"experiment", "metric"})
+                   "95% CI": _format_interval(key, stats.ci),
+                   "each seed": ", ".join(f"{seed}: {format_value(key, v[key])}"
+                                          for seed, v in sorted(per_seed.items()) if key in v)})
+  columns = ["experiment", "metric", "seeds", "mean", "std", "95% CI", "each seed"]
+  return _markdown_table(columns, rows, left_aligned={"experiment", "metric", "each seed"})
 
 
 def format_comparison(a: RunLike, b: RunLike) -> str:
@@ -817,10 +820,24 @@ def format_curve_table(workdirs: Sequence[RunLike], metric: str, split: str, eve
     x, mean, std = aggregate_curves(learning_curves(run.records, split, metric, x_axis)[1])
     columns[label] = {float(a): f"{format_value(metric, m)} ± {format_value(metric, s)}"
                       for a, m, s in zip(x, mean, std)}
+  return _curve_markdown(columns, x_axis, every)
+
+
+def format_seed_curve_table(workdirs: Sequence[RunLike], metric: str, split: str, every: float = 0) -> str:
+  """As `format_curve_table`, but one column per (experiment, seed): each seed's own value."""
+  present, x_axis = _runs_with_curve(workdirs, split, metric)
+  columns: dict[str, dict[float, str]] = {}
+  for label, run in present:
+    for seed, (x, y) in sorted(learning_curves(run.records, split, metric, x_axis)[1].items()):
+      columns[f"{label} seed {seed}"] = {float(a): format_value(metric, b) for a, b in zip(x, y)}
+  return _curve_markdown(columns, x_axis, every)
+
+
+def _curve_markdown(columns: Mapping[str, Mapping[float, str]], x_axis: str, every: float) -> str:
+  """One row per x any column has (with every > 0 only multiples of it, plus the last), one column each."""
   xs = sorted(set().union(*columns.values()))
   if every > 0:
-    xs = [a for a in xs if math.isclose(a / every, round(a / every))] + ([xs[-1]] if xs else [])
-    xs = sorted(set(xs))
+    xs = sorted({a for a in xs if math.isclose(a / every, round(a / every))} | ({xs[-1]} if xs else set()))
   rows = [{x_axis: f"{a:g}" if x_axis == "epoch" else f"{int(a):,}", **{label: col.get(a) for label, col in columns.items()}}
           for a in xs]
   return _markdown_table([x_axis, *columns], rows, left_aligned=set())
@@ -955,5 +972,6 @@ def report(workdirs: Sequence[RunLike], out_dir: str | os.PathLike, metric: str 
   comparison = out_dir / f"comparison_{_file_part(split)}_{_file_part(metric)}.png"
   curve = (f"## {split} {metric} (mean ± std over seeds; {comparison.name})\n\n"
            + format_curve_table(runs, metric, split, curve_every))
+  seed_curve = f"## {split} {metric}, each seed\n\n" + format_seed_curve_table(runs, metric, split, curve_every)
   plot_comparison(runs, metric, split, comparison)
-  return write_results_md(runs, out_dir / RESULTS_FILE, command=command, sections=[*sections, curve])
+  return write_results_md(runs, out_dir / RESULTS_FILE, command=command, sections=[*sections, curve, seed_curve])

@@ -284,11 +284,14 @@ def test_cli_adds_the_compared_curve_as_a_mean_std_table(palindrome_dir, tmp_pat
   other = write_run(tmp_path / "peephole", "palindrome_peephole_T10", palindrome_records(seeds=(0, 1)))
   result = run_cli("--workdirs", str(palindrome_dir), str(other), "--out=reports", "--curve_every=40", cwd=tmp_path)
   assert result.returncode == 0, result.stderr
-  section = result.stdout.split("## eval accuracy (mean ± std over seeds; comparison_eval_accuracy.png)\n\n")[1]
-  rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.strip().splitlines()]
+  rows = table_rows(result.stdout, "## eval accuracy (mean ± std over seeds; comparison_eval_accuracy.png)")
   assert rows[0] == ["step", "palindrome_lstm_T10", "palindrome_peephole_T10"]
   # eval accuracy = 0.62 + 0.006 step + 0.01 seed: seeds (0, 1, 2) and (0, 1); steps 0 and 40 (20 is skipped).
-  assert rows[2:] == [["0", "0.630 ± 0.010", "0.625 ± 0.007"], ["40", "0.870 ± 0.010", "0.865 ± 0.007"]]
+  assert rows[1:] == [["0", "0.630 ± 0.010", "0.625 ± 0.007"], ["40", "0.870 ± 0.010", "0.865 ± 0.007"]]
+  rows = table_rows(result.stdout, "## eval accuracy, each seed")  # each seed's own value, same rows
+  assert rows == [["step", *(f"palindrome_lstm_T10 seed {s}" for s in (0, 1, 2)), "palindrome_peephole_T10 seed 0",
+                   "palindrome_peephole_T10 seed 1"],
+                  ["0", "0.620", "0.630", "0.640", "0.620", "0.630"], ["40", "0.860", "0.870", "0.880", "0.860", "0.870"]]
 
 
 def test_std_band_stays_within_the_metric_range():
@@ -402,9 +405,10 @@ def test_summary_and_results_md_carry_the_confidence_intervals(palindrome_dir, t
   assert reporting.summarize(one)["ci95"]["final/eval/accuracy"] is None
   rows = table_rows(reporting.write_results_md([palindrome_dir, one], tmp_path / "r.md"),
                     "## Final metrics over seeds: 95% confidence intervals")
-  assert rows[0] == ["experiment", "metric", "seeds", "mean", "std", "95% CI"]
-  assert ["palindrome_lstm_T10", "final/eval/accuracy", "3", "0.950", "0.046", "[0.836, 1.064]"] in rows
-  assert ["one_seed", "final/eval/accuracy", "1", "0.960", "0.000", "—"] in rows
+  assert rows[0] == ["experiment", "metric", "seeds", "mean", "std", "95% CI", "each seed"]
+  assert ["palindrome_lstm_T10", "final/eval/accuracy", "3", "0.950", "0.046", "[0.836, 1.064]",
+          "0: 0.900, 1: 0.960, 2: 0.990"] in rows
+  assert ["one_seed", "final/eval/accuracy", "1", "0.960", "0.000", "—", "1: 0.960"] in rows
 
 
 def table_rows(text, heading):
