@@ -1,8 +1,8 @@
 """Binary palindromes with a GRU (reset-before); otherwise exactly `palindrome_lstm.py`.
 
 Command: python launch/main.py --config=experiments/palindrome_gru.py:10   (or :20, or :smoke)
-Runtime on a 2-core CPU: not yet measured.
-Result: not yet measured (the palindrome study across cells, issue 16, will run it).
+Runtime on a 2-core CPU: T = 10, 48 s (3 seeds, width/batch 128, early stop: $SET of docs/results/theory.md; beside another training).
+Result: eval accuracy 1.000 at T = 6 and 10 (0.999 first at step 367 +- 58 at T = 10); longer T: docs/results/theory.md C.
 """
 from experiments import palindrome_lstm
 
