@@ -336,7 +336,7 @@ def run(config: ConfigDict, cells: Sequence[str], workdir: Path | None = None) -
   if workdir is not None:
     params, step, which = trained_params(config, workdir)
     blocks["trained"] = {**measure(config, cells, {cells[0]: params}), "checkpoint_step": step,
-                         "parameters": which, "finished": (workdir / reporting.SUMMARY_FILE).is_file()}
+                         "parameters": which, "finished": reporting.run_ended(workdir)}
   steps = len(next(iter(blocks["init"]["state_grad_norm"][cells[0]].values())))
   return {"config": config.name, "task": config.data.task, "length": int(config.data.length), "steps": steps,
           "batch_size": int(config.batch_size), "seeds": list(config.seeds), "cells": list(cells),

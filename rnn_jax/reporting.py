@@ -70,6 +70,14 @@ TIMING_FILE = "timing.json"
 SUMMARY_FILE = "summary.json"
 RESULTS_FILE = "results.md"
 PLOTS_DIR = "plots"
+
+
+def run_ended(workdir: str | os.PathLike) -> bool:
+  """Whether the run in ``workdir`` ended (all its steps, or stopped early): summary.json is written
+  only then."""
+  return (Path(workdir) / SUMMARY_FILE).is_file()
+
+
 FINAL_PREFIX = "final/"
 
 _DIAGNOSTIC_NAMES = frozenset({"learning_rate", "lr"})
@@ -377,7 +385,11 @@ def compare_seeds(a_values: Sequence[float], b_values: Sequence[float],
 
 def metric_values(run: RunLike) -> dict[str, list[float]]:
   """{"<split>/<metric>": [final value of each seed that has it]}, in table order."""
-  per_seed = final_metrics(load_run(run).records)
+  return _by_metric(final_metrics(load_run(run).records))
+
+
+def _by_metric(per_seed: Mapping[int, Mapping[str, float]]) -> dict[str, list[float]]:
+  """`final_metrics`' {seed: {key: value}} -> {key: [value of each seed that has it]}, in table order."""
   keys = sorted({k for values in per_seed.values() for k in values}, key=metric_sort_key)
   return {key: [v[key] for v in per_seed.values() if key in v] for key in keys}
 
@@ -578,7 +590,7 @@ def format_seed_stats_table(workdirs: Sequence[RunLike]) -> str:
   rows = []
   for label, run in zip(_labels(runs), runs):
     per_seed = final_metrics(run.records)
-    for key, values in metric_values(run).items():
+    for key, values in _by_metric(per_seed).items():
       stats = seed_stats(values)
       rows.append({"experiment": label, "metric": key, "seeds": str(stats.n),
                    "mean": format_value(key, stats.mean), "std": format_value(key, stats.std),

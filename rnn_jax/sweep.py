@@ -57,7 +57,6 @@ from rnn_jax.errors import UserError
 
 ARG = "arg"  # the --grid / --set key of the config argument
 NAME_SEPARATOR = "__"
-SUMMARY_FILE = reporting.SUMMARY_FILE
 MANIFEST_FILE = "sweep.json"
 MAIN = Path(__file__).resolve().parents[1] / "launch" / "main.py"
 
@@ -146,7 +145,7 @@ class Point:
 
   @property
   def finished(self) -> bool:
-    return (Path(self.workdir) / SUMMARY_FILE).exists()
+    return reporting.run_ended(self.workdir)
 
   @property
   def started(self) -> bool:
