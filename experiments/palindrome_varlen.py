@@ -1,8 +1,8 @@
 """Binary palindromes whose length T varies inside a batch (even T in [2, 20]): padding + seq_lengths, or length buckets.
 
 Command: python launch/main.py --config=experiments/palindrome_varlen.py   (buckets: --config.data.bucket_lengths='(8,14)'; :smoke)
-Runtime on a 2-core CPU: not yet measured (a step: bucketed 0.75x padded, LSTM; docs/results/theory.md).
-Result: not yet measured (docs/results/theory.md).
+Runtime on a 2-core CPU: 14 min padded, 12 min bucketed (3 seeds, LSTM, beside other jobs; a bucketed step 0.75x a padded one).
+Result: eval accuracy 1.000 for every seed in both layouts, 0.999 first at step 1,233 (docs/results/theory.md D1).
 """
 from ml_collections import ConfigDict
 
