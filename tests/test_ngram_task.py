@@ -70,7 +70,9 @@ def test_rnn_truncation_changes_gradients_not_values():
     # Only the last k context positions' words get embedding gradients (all six words are distinct).
     reached = np.abs(np.asarray(grads_k["embed"]["embedding"])).sum(-1) > 0
     assert set(np.flatnonzero(reached)) == set(np.asarray(context[:, 3 - k:]).ravel())
-    np.testing.assert_allclose(grads_k["head"]["kernel"], grads["head"]["kernel"])  # the output layer sees no difference
+    # The output layer sees no difference: equal up to float32 rounding (the truncated model is another
+    # XLA program, whose fusions may sum in another order: up to 6e-8 apart on an AMD EPYC VM).
+    np.testing.assert_allclose(grads_k["head"]["kernel"], grads["head"]["kernel"], rtol=1e-6, atol=1e-7)
   value_3, grads_3 = loss(models.NgramRNN(20, embed_dim=4, features=6, bptt_truncation=3))(params)
   assert value_3 == value and all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(grads_3), jax.tree.leaves(grads)))
 
